@@ -1,0 +1,3 @@
+"""Decoder backends; importing this package registers them."""
+
+from vidray.data.decoders import pyav  # noqa: F401  (registration)

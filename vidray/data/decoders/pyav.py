@@ -1,0 +1,359 @@
+"""The default decoder: PyAV (FFmpeg), seek-aware and sparse.
+
+Why it is fast:
+
+* decoding starts at the keyframe before the first needed frame and stops
+  after the last needed one, never at the file's start or end;
+* frames before a needed frame that no other frame references (most B-frames
+  of x264's defaults) are not decoded at all (``skip_frame = NONREF``);
+* only the frames a clip keeps are converted from YUV to RGB, and the
+  conversion resizes in the same swscale pass (``short_side_size``), so a
+  1080p source never costs 1080p RGB memory;
+* several clips of one video (``get_clips``) share one pass when they lie
+  closer together than a keyframe interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from fractions import Fraction
+from typing import Any, BinaryIO, Iterator, Sequence
+
+import av
+import numpy as np
+import torch
+
+from vidray.data.audio import resample_waveform
+from vidray.data.encoded_video import DECODERS, EncodedVideo
+from vidray.data.video import TIME_EPS, FrameFilter, short_side_size
+from vidray.errors import ClipOutOfRangeError, DecodeError
+
+logger = logging.getLogger(__name__)
+
+# Without a better estimate, clips further apart than this many seconds are
+# reached by seeking rather than by decoding through the gap.
+DEFAULT_SEEK_GAP_SEC = 2.0
+
+
+@DECODERS.register("pyav")
+class EncodedVideoPyAV(EncodedVideo):
+    """A compressed video decoded with PyAV.
+
+    Args:
+        file: a seekable binary file object or a local path.
+        video_name: the name used in messages and samples.
+        decode_video / decode_audio: which streams to decode (a missing audio
+            stream yields ``audio=None``; a missing video stream is an error
+            when ``decode_video``).
+        short_side_size: resize frames during colour conversion so the short
+            side has this many pixels (PyTorchVideo's ``ShortSideScale`` rounding).
+        audio_sample_rate: resample the waveform to this rate (default: native).
+        threads: FFmpeg decoding threads (1 suits data-loader workers, which
+            already run in parallel; 0 lets FFmpeg choose).
+        source: where the file came from (path or URI), for messages.
+    """
+
+    def __init__(
+        self,
+        file: BinaryIO | str,
+        video_name: str | None = None,
+        decode_video: bool = True,
+        decode_audio: bool = True,
+        perform_seek: bool = True,
+        short_side_size: int | None = None,
+        audio_sample_rate: int | None = None,
+        threads: int = 1,
+        source: str | None = None,
+    ) -> None:
+        self.name = video_name or str(source or getattr(file, "name", "<video>"))
+        self._source = source or self.name
+        self._file = file
+        self._perform_seek = perform_seek
+        self._short_side = short_side_size
+        self._audio_rate_out = audio_sample_rate
+        try:
+            self._container = av.open(file, mode="r", metadata_errors="ignore")
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise DecodeError(f"{self._source}: cannot open as a media file ({exc})") from None
+        streams = self._container.streams
+        self._vs = streams.video[0] if streams.video else None
+        self._as = streams.audio[0] if (decode_audio and streams.audio) else None
+        if self._vs is None and (decode_video or self._as is None):
+            self.close()
+            raise DecodeError(f"{self._source}: has no video stream")
+        self._decode_video = decode_video and self._vs is not None
+        if self._vs is not None:
+            self._init_video_timing(threads)
+        else:
+            self._origin = float(self._as.start_time * self._as.time_base) if self._as.start_time else 0.0
+            self._fps = 0.0
+            self._duration = self._stream_seconds(self._as)
+        self._keyframe_gap: float | None = None
+
+    # ------------------------------------------------------------------ metadata
+    def _init_video_timing(self, threads: int) -> None:
+        vs = self._vs
+        self._tb = vs.time_base
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        if not rate:
+            raise DecodeError(f"{self._source}: video stream has no frame rate")
+        self._fps = float(rate)
+        self._origin_pts = vs.start_time or 0
+        self._origin = float(self._origin_pts * self._tb)
+        self._duration = self._stream_seconds(vs)
+        if self._duration <= 0:
+            raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
+        cc = vs.codec_context
+        if threads != 1:
+            cc.thread_type = "AUTO"
+        cc.thread_count = threads
+        self._height, self._width = short_side_size(cc.height, cc.width, self._short_side)
+        if self._height <= 0 or self._width <= 0:
+            raise DecodeError(f"{self._source}: video stream has no frame size")
+
+    def _stream_seconds(self, stream: Any) -> float:
+        if stream.duration:
+            return float(stream.duration * stream.time_base)
+        if self._container.duration:
+            return self._container.duration / av.time_base
+        if stream.type == "video" and stream.frames:
+            return stream.frames / self._fps
+        return self._scan_duration(stream)
+
+    def _scan_duration(self, stream: Any) -> float:
+        """Duration of a stream without header metadata: demux (no decode) to the last packet."""
+        end = 0.0
+        try:
+            for packet in self._container.demux(stream):
+                if packet.pts is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * stream.time_base))
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self._source}: cannot read stream ({exc})") from None
+        self._container.seek(0)
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        return end - start
+
+    @property
+    def duration(self) -> float:
+        return self._duration
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the returned frames, after ``short_side_size``."""
+        return self._height, self._width
+
+    # ------------------------------------------------------------------ clips
+    def get_clip(
+        self,
+        start_sec: float | Fraction,
+        end_sec: float | Fraction,
+        frame_filter: FrameFilter | None = None,
+    ) -> dict[str, Any]:
+        """``{"video": uint8 [C, T, H, W] | None, "audio": float32 [S] | None}`` for ``[start, end)``."""
+        return self.get_clips([(start_sec, end_sec)], frame_filter)[0]
+
+    def get_clips(
+        self,
+        windows: Sequence[tuple[float | Fraction, float | Fraction]],
+        frame_filter: FrameFilter | None = None,
+    ) -> list[dict[str, Any]]:
+        """Several clips of this video, decoded in as few passes as their spacing allows."""
+        if not self._decode_video:
+            return [{"video": None, "audio": self._audio(s, e)} for s, e in windows]
+        per_clip = []
+        for start, end in windows:
+            indices = self.clip_frame_indices(start, end)
+            per_clip.append(frame_filter(indices) if frame_filter else indices)
+        frames = self._decode_frames(sorted({i for idx in per_clip for i in idx}))
+        clips = []
+        for (start, end), indices in zip(windows, per_clip):
+            video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(3, 0, 1, 2)
+            clips.append({"video": video.contiguous(), "audio": self._audio(start, end)})
+        return clips
+
+    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
+        """Exactly these frames (grid indices, any order, repeats allowed)."""
+        if not self._decode_video:
+            raise DecodeError(f"{self._source}: opened with decode_video=False")
+        indices = self.check_frame_indices(frame_indices)
+        frames = self._decode_frames(sorted(set(indices)))
+        video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(3, 0, 1, 2)
+        return {"video": video.contiguous(), "frame_indices": indices}
+
+    # ------------------------------------------------------------------ video decoding
+    def _frame_index(self, pts: int) -> int:
+        return round(float((pts - self._origin_pts) * self._tb) * self._fps)
+
+    def _index_pts(self, index: int) -> int:
+        return self._origin_pts + int(math.floor(index / self._fps / self._tb))
+
+    def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        return frame.to_ndarray(format="rgb24", width=self._width, height=self._height)
+
+    def _decode_frames(self, wanted: list[int]) -> dict[int, np.ndarray]:
+        """RGB arrays for the sorted grid indices ``wanted``.
+
+        A grid index with no frame of its own (variable frame rate, dropped
+        frames) takes the frame shown at that time: the latest earlier frame.
+        """
+        out: dict[int, np.ndarray] = {}
+        pos, from_start = 0, not self._perform_seek
+        while pos < len(wanted):
+            new_pos = self._decode_pass(wanted, pos, out, from_start)
+            if new_pos is None:  # the seek landed after the target (some demuxers do)
+                if from_start:
+                    raise DecodeError(f"{self._source}: frame {wanted[pos]} cannot be reached by decoding")
+                logger.debug("%s: seek to frame %d overshot; decoding from the start", self._source, wanted[pos])
+                from_start = True
+                continue
+            pos, from_start = new_pos, not self._perform_seek
+        return out
+
+    def _decode_pass(
+        self, wanted: list[int], pos: int, out: dict[int, np.ndarray], from_start: bool
+    ) -> int | None:
+        """Seeks before ``wanted[pos]`` and decodes until done or until a new seek pays off.
+
+        Returns the position in ``wanted`` reached, or ``None`` when the seek
+        overshot the target.
+        """
+        target_pts = self._origin_pts if from_start else max(self._index_pts(wanted[pos]), self._origin_pts)
+        try:
+            self._container.seek(target_pts, stream=self._vs, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self._source}: cannot seek to frame {wanted[pos]} ({exc})") from None
+        previous: av.VideoFrame | None = None
+        previous_index = -1
+        last_key_index: int | None = None
+        stream = self._demux_video(lambda: wanted[pos] if pos < len(wanted) else None)
+        try:
+            for packet, frame in stream:
+                if packet is not None:
+                    if packet.is_keyframe and packet.pts is not None:
+                        key_index = self._frame_index(packet.pts)
+                        if last_key_index is not None and key_index > last_key_index:
+                            self._keyframe_gap = (key_index - last_key_index) / self._fps
+                        last_key_index = key_index
+                        if previous is not None and self._worth_seeking(previous_index, wanted[pos]):
+                            return pos
+                    continue
+                index = self._frame_index(frame.pts)
+                if previous is None and index > wanted[pos] and not from_start:
+                    return None
+                while pos < len(wanted) and wanted[pos] < index and previous is not None:
+                    out[wanted[pos]] = self._to_rgb(previous)
+                    pos += 1
+                while pos < len(wanted) and wanted[pos] <= index:
+                    out[wanted[pos]] = self._to_rgb(frame)
+                    pos += 1
+                previous, previous_index = frame, index
+                if pos == len(wanted):
+                    return pos
+        finally:
+            stream.close()
+        # End of stream: grid indices up to the nominal frame count show the last frame.
+        if previous is None:
+            raise DecodeError(f"{self._source}: no decodable video frame at or after frame {wanted[pos]}")
+        while pos < len(wanted):
+            if wanted[pos] >= self.num_frames:
+                raise ClipOutOfRangeError(
+                    f"{self._source}: frame {wanted[pos]} is past the video's end ({self.num_frames} frames)"
+                )
+            out[wanted[pos]] = self._to_rgb(previous)
+            pos += 1
+        return pos
+
+    def _demux_video(self, next_wanted: Any) -> Iterator[tuple[Any, Any]]:
+        """Yields ``(packet, None)`` per packet then ``(None, frame)`` per decoded frame.
+
+        Packets shown before the next wanted frame are decoded with
+        ``skip_frame=NONREF``: frames nothing refers to are dropped unseen.
+        """
+        cc = self._vs.codec_context
+        try:
+            for packet in self._container.demux(self._vs):
+                yield packet, None
+                target = next_wanted()
+                if packet.pts is not None and target is not None:
+                    cc.skip_frame = "NONREF" if self._frame_index(packet.pts) < target else "DEFAULT"
+                else:
+                    cc.skip_frame = "DEFAULT"
+                for frame in packet.decode():
+                    yield None, frame
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self._source}: corrupt video data ({exc})") from None
+        finally:
+            cc.skip_frame = "DEFAULT"
+
+    def _worth_seeking(self, current_index: int, target_index: int) -> bool:
+        if not self._perform_seek:
+            return False
+        gap = (target_index - current_index) / self._fps
+        return gap > (self._keyframe_gap or DEFAULT_SEEK_GAP_SEC)
+
+    # ------------------------------------------------------------------ audio
+    def _audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
+        """Mono float32 samples in ``[start, end)``, sample-accurate and aligned with the video."""
+        if self._as is None:
+            return None
+        start, end = float(start_sec), min(float(end_sec), self._duration)
+        stream = self._as
+        rate = stream.codec_context.sample_rate or stream.rate
+        first = int(round((self._origin + start) * rate))
+        last = int(round((self._origin + end) * rate))
+        chunks: list[np.ndarray] = []
+        seek_pts = int(max(self._origin + start - 0.1, 0) / stream.time_base)
+        try:
+            self._container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
+            for packet in self._container.demux(stream):
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        continue
+                    frame_first = int(round(float(frame.pts * frame.time_base) * rate))
+                    if frame_first >= last:
+                        break
+                    samples = _mono_float(frame)
+                    lo, hi = max(first - frame_first, 0), min(last - frame_first, samples.shape[0])
+                    if hi > lo:
+                        chunks.append(samples[lo:hi])
+                else:
+                    continue
+                break
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self._source}: corrupt audio data ({exc})") from None
+        waveform = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0)
+        if self._audio_rate_out and self._audio_rate_out != rate:
+            waveform = resample_waveform(waveform, rate, self._audio_rate_out)
+        return waveform
+
+    @property
+    def audio_sample_rate(self) -> int | None:
+        """Rate of the returned waveform (``None`` without an audio stream)."""
+        if self._as is None:
+            return None
+        return self._audio_rate_out or self._as.codec_context.sample_rate or self._as.rate
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+        if hasattr(self._file, "close"):
+            self._file.close()
+
+
+def _mono_float(frame: av.AudioFrame) -> np.ndarray:
+    """An audio frame as float32 mono in [-1, 1] (channels averaged, as PyTorchVideo does)."""
+    array = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        array = array.reshape(-1, channels).T
+    if array.dtype.kind in "iu":
+        bits = array.dtype.itemsize * 8
+        array = array.astype(np.float32) / float(2 ** (bits - 1))
+    return array.astype(np.float32, copy=False).mean(axis=0)
