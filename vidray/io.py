@@ -36,6 +36,10 @@ def basename(uri: str | os.PathLike[str]) -> str:
     return posixpath.basename(str(uri).rstrip("/")) if is_s3(uri) else os.path.basename(str(uri))
 
 
+def dirname(uri: str | os.PathLike[str]) -> str:
+    return posixpath.dirname(str(uri).rstrip("/")) if is_s3(uri) else os.path.dirname(str(uri))
+
+
 def exists(uri: str | os.PathLike[str]) -> bool:
     if not is_s3(uri):
         return os.path.exists(uri)

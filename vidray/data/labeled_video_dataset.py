@@ -1,0 +1,360 @@
+"""``LabeledVideoDataset``: labelled clips from a list of videos, map-style and iterable.
+
+PyTorchVideo's dataset was only an ``IterableDataset``: no ``len``, no
+``random_split``, no samplers, and with several workers every worker shuffled
+the videos on its own, so clips were duplicated and others dropped. vidray
+fixes that by making every clip a pure function of ``(video, epoch, seed)``:
+
+* **iterable** (``DataLoader(dataset)``, PyTorchVideo's way): the clips of an
+  epoch are ordered by ``video_sampler`` from one seed shared by all workers,
+  then split into contiguous shards, one per worker: each clip exactly once;
+* **map-style** (``dataset[i]``, ``len(dataset)``, ``random_split``, any
+  sampler through :meth:`map_style`): item ``i`` is the ``i``-th clip in
+  video order.
+
+A video that cannot be read is skipped, logged and counted
+(:attr:`skipped_samples`, shared by all DataLoader workers), never a crash of
+the epoch: iteration moves on; map-style access returns ``None``, which
+:func:`vidray.data.collate.collate_skipping_none` drops from a batch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import multiprocessing
+import multiprocessing.context
+import random
+from fractions import Fraction
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch.utils.data import RandomSampler, Sampler, get_worker_info
+
+from vidray import io as vio
+from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
+from vidray.data.encoded_video import EncodedVideo
+from vidray.data.frame_video import FrameVideo
+from vidray.data.video import Video, uniform_frame_filter
+from vidray.errors import DataError
+from vidray.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+# Keys of an annotation dict that steer loading and are not copied into samples.
+SEGMENT_KEY = "segment"  # (start_sec, end_sec): sample clips only inside this part of the video
+DURATION_KEY = "duration"  # known length in seconds, saves probing the file
+FRAME_PATHS_KEY = "frame_paths"  # explicit frame files of a FrameVideo
+FPS_KEY = "fps"  # frame rate of a frame folder
+LOADING_KEYS = frozenset({SEGMENT_KEY, DURATION_KEY, FRAME_PATHS_KEY, FPS_KEY})
+
+DATASETS: Registry[Callable[..., "LabeledVideoDataset"]] = Registry("datasets")
+
+Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+class SkipCounter:
+    """A count of skipped samples shared by the DataLoader worker processes of one dataset.
+
+    Backed by shared memory while the dataset travels to worker processes;
+    any other copy (pickling for Ray, ``deepcopy``) starts its own count.
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self._value = multiprocessing.Value("q", start)
+
+    def increment(self) -> None:
+        with self._value.get_lock():
+            self._value.value += 1
+
+    @property
+    def value(self) -> int:
+        return int(self._value.value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            return {"shared": self._value}
+        return {"start": self.value}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._value = state["shared"] if "shared" in state else multiprocessing.Value("q", state["start"])
+
+
+class LabeledVideoDataset(torch.utils.data.IterableDataset):
+    """Clips and labels from ``(path, annotation dict)`` pairs.
+
+    Args:
+        labeled_video_paths: ``(path, info)`` per video; ``path`` is a video
+            file, a frame folder or an ``s3://`` URI; ``info`` (e.g.
+            ``{"label": 3}``) is copied into every sample of the video. The
+            keys ``segment``, ``duration``, ``frame_paths`` and ``fps`` steer
+            loading instead (see the module constants).
+        clip_sampler: chooses the clips of each video.
+        video_sampler: the order of videos in iteration (a sampler class such
+            as ``RandomSampler``, ``SequentialSampler`` or
+            ``DistributedSampler``, or an instance).
+        transform: applied to each sample dict; returning ``None`` drops it.
+        decode_audio / decode_video: which streams to decode.
+        decoder: registered decoder name for encoded files.
+        frames_per_clip: decode only this many evenly spaced frames of each
+            clip (what ``UniformTemporalSubsample(frames_per_clip)`` would
+            keep) instead of every frame in the window.
+        decoder_args: extra decoder arguments, e.g. ``{"short_side_size": 256}``.
+        seed: fixes random clip choice and video order (per epoch, see
+            :meth:`set_epoch`); ``None`` draws one at construction.
+        classes: class names, ``classes[label]`` names a label.
+        missing_videos: annotated videos whose files do not exist (left out
+            when the annotations were read; kept here to be reported).
+    """
+
+    def __init__(
+        self,
+        labeled_video_paths: Sequence[tuple[str, dict[str, Any] | None]],
+        clip_sampler: ClipSampler,
+        video_sampler: type[Sampler] | Sampler = RandomSampler,
+        transform: Transform | None = None,
+        decode_audio: bool = True,
+        decode_video: bool = True,
+        decoder: str = "pyav",
+        *,
+        frames_per_clip: int | None = None,
+        decoder_args: dict[str, Any] | None = None,
+        seed: int | None = None,
+        classes: Sequence[str] | None = None,
+        missing_videos: Sequence[str] = (),
+    ) -> None:
+        self._videos = [(str(path), dict(info or {})) for path, info in labeled_video_paths]
+        if not self._videos:
+            detail = f" ({len(missing_videos)} annotated videos are missing)" if missing_videos else ""
+            raise DataError(f"LabeledVideoDataset: the list of videos is empty{detail}")
+        if frames_per_clip is not None and frames_per_clip < 1:
+            raise ValueError(f"frames_per_clip must be >= 1, got {frames_per_clip}")
+        self._clip_sampler = clip_sampler
+        self._video_sampler = video_sampler
+        self._transform = transform
+        self._decode_audio = decode_audio
+        self._decode_video = decode_video
+        self._decoder = decoder
+        self._frame_filter = uniform_frame_filter(frames_per_clip) if frames_per_clip else None
+        self._decoder_args = dict(decoder_args or {})
+        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.classes = list(classes) if classes is not None else None
+        self.missing_videos = list(missing_videos)
+        self._epoch = 0
+        self._epoch_set = False
+        self._clip_counts: list[int] | None = None
+        self._offsets: list[int] | None = None
+        self._skipped = SkipCounter()
+        self._open_video: tuple[int, Video] | None = None
+        self._clip_cache: tuple[tuple[int, Any, Any], dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def num_videos(self) -> int:
+        return len(self._videos)
+
+    @property
+    def labeled_video_paths(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._videos)
+
+    @property
+    def skipped_samples(self) -> int:
+        """Samples skipped because their video could not be read (all workers together)."""
+        return self._skipped.value
+
+    @property
+    def video_sampler(self) -> type[Sampler] | Sampler:
+        return self._video_sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fixes the epoch: clip choice and order then depend only on ``(seed, epoch)``."""
+        self._epoch = int(epoch)
+        self._epoch_set = True
+
+    def __len__(self) -> int:
+        """Clips per epoch (probes video durations once if the sampler needs them)."""
+        return self._clip_offsets()[-1]
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        """The ``index``-th clip in video order; ``None`` if its video cannot be read."""
+        offsets = self._clip_offsets()
+        if index < 0:
+            index += offsets[-1]
+        if not 0 <= index < offsets[-1]:
+            raise IndexError(f"clip index {index} out of range for a dataset of {offsets[-1]} clips")
+        video_index = bisect.bisect_right(offsets, index) - 1
+        return self._load_sample(video_index, index - offsets[video_index], self._epoch_key())
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """One epoch in ``video_sampler`` order, sharded across DataLoader workers."""
+        epoch_key = self._epoch_key()
+        if not self._epoch_set and get_worker_info() is None:
+            self._epoch += 1  # the next epoch in this process reshuffles
+        counts = self._clip_count_list()
+        items = [(v, slot) for v in self._video_order(epoch_key) for slot in range(counts[v])]
+        worker = get_worker_info()
+        if worker is not None:
+            begin = len(items) * worker.id // worker.num_workers
+            end = len(items) * (worker.id + 1) // worker.num_workers
+            items = items[begin:end]
+        for video_index, slot in items:
+            sample = self._load_sample(video_index, slot, epoch_key)
+            if sample is not None:
+                yield sample
+        self._close_video()
+
+    def map_style(self) -> torch.utils.data.Dataset:
+        """A map-style view (``torch.utils.data.Dataset``) for samplers such as
+        ``DistributedSampler`` or ``WeightedRandomSampler``."""
+        return torch.utils.data.Subset(self, range(len(self)))
+
+    # ------------------------------------------------------------------ epoch bookkeeping
+    def _epoch_key(self) -> str:
+        """Identifies an epoch identically in every worker of one DataLoader pass.
+
+        Without :meth:`set_epoch`, worker processes use the DataLoader's base
+        seed, which changes every epoch (and follows ``torch.manual_seed``).
+        """
+        worker = get_worker_info()
+        if worker is None or self._epoch_set:
+            return f"{self._seed}:{self._epoch}"
+        return f"{self._seed}:w{worker.seed - worker.id}"
+
+    def _video_order(self, epoch_key: str) -> list[int]:
+        sampler = self._video_sampler
+        if isinstance(sampler, type):
+            if issubclass(sampler, RandomSampler):
+                generator = torch.Generator().manual_seed(random.Random(epoch_key).randrange(2**63))
+                sampler = RandomSampler(range(self.num_videos), generator=generator)
+            else:
+                sampler = sampler(range(self.num_videos))
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self._epoch)
+        return [int(i) for i in sampler]
+
+    # ------------------------------------------------------------------ clip index
+    def _clip_count_list(self) -> list[int]:
+        if self._clip_counts is None:
+            fixed = self._clip_sampler.clips_per_video
+            if fixed is not None:
+                self._clip_counts = [fixed] * self.num_videos
+            else:
+                self._clip_counts = [self._count_clips(v) for v in range(self.num_videos)]
+        return self._clip_counts
+
+    def _clip_offsets(self) -> list[int]:
+        if self._offsets is None:
+            offsets = [0]
+            for count in self._clip_count_list():
+                offsets.append(offsets[-1] + count)
+            self._offsets = offsets
+        return self._offsets
+
+    def _count_clips(self, video_index: int) -> int:
+        """Clips a duration-dependent (deterministic) sampler makes of one video; 0 if unreadable."""
+        path, info = self._videos[video_index]
+        try:
+            duration = self._sampling_window(video_index)[1]
+        except DataError as exc:
+            self._record_skip(path, exc)
+            return 0
+        return len(self._clip_sampler.sample_all(duration, info, random.Random(0)))
+
+    def _sampling_window(self, video_index: int) -> tuple[float, float]:
+        """(offset, length) in seconds of the part of the video clips are sampled from."""
+        _, info = self._videos[video_index]
+        if SEGMENT_KEY in info:
+            start, end = (float(t) for t in info[SEGMENT_KEY])
+            return start, end - start
+        if DURATION_KEY in info:
+            return 0.0, float(info[DURATION_KEY])
+        return 0.0, self._video(video_index).duration
+
+    # ------------------------------------------------------------------ loading
+    def _video(self, video_index: int) -> Video:
+        """The open video, reusing the last one (consecutive clips usually share it)."""
+        if self._open_video is not None and self._open_video[0] == video_index:
+            return self._open_video[1]
+        self._close_video()
+        video = self.open_video(*self._videos[video_index])
+        self._open_video = (video_index, video)
+        return video
+
+    def open_video(self, path: str, info: dict[str, Any]) -> Video:
+        """Opens one video: explicit frame paths, a frame folder, or an encoded file."""
+        if FRAME_PATHS_KEY in info:
+            return FrameVideo.from_frame_paths(info[FRAME_PATHS_KEY], fps=info.get(FPS_KEY, 30.0), **self._frame_args())
+        if vio.is_dir(path):
+            return FrameVideo.from_directory(path, fps=info.get(FPS_KEY, 30.0), **self._frame_args())
+        return EncodedVideo.from_path(
+            path,
+            decode_video=self._decode_video,
+            decode_audio=self._decode_audio,
+            decoder=self._decoder,
+            **self._decoder_args,
+        )
+
+    def _frame_args(self) -> dict[str, Any]:
+        return {k: v for k, v in self._decoder_args.items() if k in ("short_side_size", "multithreaded_io")}
+
+    def _close_video(self) -> None:
+        if self._open_video is not None:
+            self._open_video[1].close()
+            self._open_video = None
+
+    def _load_sample(self, video_index: int, slot: int, epoch_key: str) -> dict[str, Any] | None:
+        path, info = self._videos[video_index]
+        try:
+            offset, length = self._sampling_window(video_index)
+            rng = random.Random(f"{epoch_key}:{video_index}")
+            clips = self._clip_sampler.sample_all(length, info, rng)
+            if slot >= len(clips):
+                raise DataError(f"{path}: has {len(clips)} clips now, expected more than {slot}")
+            clip = clips[slot]
+            loaded = self._load_clip(video_index, clip, offset)
+        except DataError as exc:
+            self._record_skip(path, exc)
+            return None
+        sample = {
+            **loaded,
+            "video_name": self._video(video_index).name,
+            "video_index": video_index,
+            "clip_index": clip.clip_index,
+            "aug_index": clip.aug_index,
+            **{k: v for k, v in info.items() if k not in LOADING_KEYS},
+            **self.clip_annotation(info, clip, offset),
+        }
+        return self._transform(sample) if self._transform is not None else sample
+
+    def clip_annotation(self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
+        """Per-clip targets added to a sample; datasets whose labels vary in time override it."""
+        return {}
+
+    def _load_clip(self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
+        """Decoded streams of a clip (lists of them for a :class:`ClipInfoList`)."""
+        if isinstance(clip, ClipInfoList):
+            windows = [(offset + s, offset + e) for s, e in zip(clip.clip_start_sec, clip.clip_end_sec)]
+        else:
+            windows = [(offset + clip.clip_start_sec, offset + clip.clip_end_sec)]
+        key = (video_index, tuple(windows))
+        if self._clip_cache is not None and self._clip_cache[0] == key:
+            decoded = self._clip_cache[1]
+        else:
+            decoded = self._decode_windows(video_index, windows)
+            self._clip_cache = (key, decoded)
+        if isinstance(clip, ClipInfoList):
+            return {name: [d[name] for d in decoded] for name in decoded[0] if decoded[0][name] is not None}
+        return {name: value for name, value in decoded[0].items() if value is not None}
+
+    def _decode_windows(self, video_index: int, windows: list[tuple[Fraction, Fraction]]) -> list[dict[str, Any]]:
+        video = self._video(video_index)
+        if hasattr(video, "get_clips"):
+            clips = video.get_clips(windows, self._frame_filter)
+        else:
+            clips = [video.get_clip(s, e, self._frame_filter) for s, e in windows]
+        keep = ("video", "audio") if self._decode_video else ("audio",)
+        return [{k: clip.get(k) for k in keep} for clip in clips]
+
+    def _record_skip(self, path: str, exc: Exception) -> None:
+        self._skipped.increment()
+        logger.warning("skipping %s: %s (%d skipped so far)", path, exc, self._skipped.value)
