@@ -1,0 +1,97 @@
+"""The data section of an experiment config, and building a dataset from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from vidray.config import ComponentConfig, Config
+from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS, LabeledVideoDataset, make_clip_sampler
+from vidray.errors import RegistryError
+from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
+
+
+class SyntheticConfig(Config):
+    """Writes the synthetic motion dataset first (see :mod:`vidray.data.synthetic`)."""
+
+    root: str = Field(default_factory=default_root)
+    num_classes: int = Field(4, ge=2, le=8)
+    train_per_class: int = Field(24, ge=1)
+    val_per_class: int = Field(8, ge=1)
+    height: int = Field(112, ge=16)
+    width: int = Field(112, ge=16)
+    fps: float = Field(15.0, gt=0)
+    duration: float = Field(2.0, gt=0)
+    seed: int = 0
+
+    def spec(self) -> SyntheticSpec:
+        return SyntheticSpec(**self.model_dump(exclude={"root"}))
+
+
+def _registered(registry: Any, name: str) -> str:
+    try:
+        registry.get(name)
+    except RegistryError as exc:  # pydantic reports ValueErrors as field errors
+        raise ValueError(str(exc)) from None
+    return name
+
+
+class DataConfig(Config):
+    """Which dataset, how clips are sampled and decoded, and how they are batched."""
+
+    dataset: str = "kinetics"
+    data_path: str | None = None
+    video_path_prefix: str = ""
+    dataset_args: dict[str, Any] = {}
+    split: str = "train"
+    clip_sampler: ComponentConfig = ComponentConfig(name="random", args={"clip_duration": 1.6})
+    decoder: str = "pyav"
+    decoder_args: dict[str, Any] = {}
+    decode_audio: bool = True
+    frames_per_clip: int | None = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1)
+    num_workers: int = Field(2, ge=0)
+    synthetic: SyntheticConfig | None = SyntheticConfig()
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        return _registered(DATASETS, name)
+
+    @field_validator("decoder")
+    @classmethod
+    def _known_decoder(cls, name: str) -> str:
+        return _registered(DECODERS, name)
+
+    @field_validator("clip_sampler")
+    @classmethod
+    def _known_sampler(cls, sampler: ComponentConfig) -> ComponentConfig:
+        _registered(CLIP_SAMPLERS, sampler.name)
+        return sampler
+
+    @model_validator(mode="after")
+    def _has_data(self) -> "DataConfig":
+        if self.data_path is None and self.synthetic is None:
+            raise ValueError("set data_path, or synthetic to write the synthetic dataset")
+        return self
+
+
+def build_dataset(config: DataConfig, seed: int | None = None) -> LabeledVideoDataset:
+    """The dataset a data config names (writing the synthetic data first if asked)."""
+    data_path, prefix = config.data_path, config.video_path_prefix
+    if config.synthetic is not None and data_path is None:
+        synthetic = write_synthetic_dataset(config.synthetic.root, config.synthetic.spec())
+        data_path, prefix = synthetic.csv[config.split], synthetic.video_dir[config.split]
+    return DATASETS.build(
+        config.dataset,
+        data_path=data_path,
+        video_path_prefix=prefix,
+        clip_sampler=make_clip_sampler(config.clip_sampler.name, **config.clip_sampler.args),
+        decoder=config.decoder,
+        decode_audio=config.decode_audio,
+        frames_per_clip=config.frames_per_clip,
+        decoder_args=config.decoder_args,
+        seed=seed,
+        **config.dataset_args,
+    )

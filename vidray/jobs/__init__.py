@@ -1,0 +1,1 @@
+"""Jobs: end-to-end runs driven by one config (what ``vidray run`` executes)."""
