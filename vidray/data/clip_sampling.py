@@ -209,7 +209,8 @@ class RandomMultiClipSampler(RandomClipSampler):
     def __call__(
         self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfoList:
-        clips = [super().__call__(last_clip_end_time, video_duration, annotation) for _ in range(self._num_clips)]
+        draw = super().__call__  # bound here: a comprehension has no zero-argument super()
+        clips = [draw(last_clip_end_time, video_duration, annotation) for _ in range(self._num_clips)]
         return ClipInfoList(*(list(column) for column in zip(*clips)))
 
 
