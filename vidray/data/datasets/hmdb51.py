@@ -24,17 +24,21 @@ SPLIT_FILE = re.compile(r"^(?P<label>.+)_test_split(?P<split>\d)\.txt$")
 
 
 def read_splits(split_dir: str, split_id: int, split_type: str, video_root: str) -> tuple[list, list[str]]:
-    files = {}
+    files, all_classes = {}, set()
     for name in vio.list_dir(split_dir):
         match = SPLIT_FILE.match(name)
-        if match and int(match["split"]) == split_id:
-            files[match["label"]] = vio.join(split_dir, name)
+        if match:
+            all_classes.add(match["label"])  # labels must not depend on which split is read
+            if int(match["split"]) == split_id:
+                files[match["label"]] = vio.join(split_dir, name)
     if not files:
         raise MediaNotFoundError(f"{split_dir}: no '<class>_test_split{split_id}.txt' files")
-    classes = sorted(files)
+    classes = sorted(all_classes)
     wanted = SPLIT_IDS[split_type]
     pairs = []
     for label, name in enumerate(classes):
+        if name not in files:
+            continue
         for line, text in read_lines(files[name]):
             parts = text.split()
             if len(parts) != 2 or parts[1] not in SPLIT_IDS.values():
