@@ -6,15 +6,16 @@ folders) use it through the same clip API as :class:`EncodedVideo`.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import Any, Sequence
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2 import functional as TF
+from PIL import Image, UnidentifiedImageError
 
 from vidray import io as vio
 from vidray.data.video import FrameFilter, Video, short_side_size
@@ -124,12 +125,16 @@ class FrameVideo(Video):
         return {"video": torch.stack(images, dim=1), "frame_indices": indices}
 
     def _load_image(self, path: str) -> torch.Tensor:
-        data = vio.read_bytes(path)
+        """One frame as uint8 [C, H, W]; JPEGs are downscaled while decoding when resizing."""
         try:
-            image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-        except RuntimeError as exc:
+            with Image.open(io.BytesIO(vio.read_bytes(path))) as image:
+                if self._short_side is not None:
+                    height, width = short_side_size(image.height, image.width, self._short_side)
+                    image.draft("RGB", (width, height))  # DCT-domain scaling, JPEG only
+                    rgb = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+                else:
+                    rgb = image.convert("RGB")
+                array = np.asarray(rgb)
+        except (UnidentifiedImageError, OSError) as exc:
             raise DecodeError(f"{path}: cannot decode image ({exc})") from None
-        if self._short_side is not None:
-            height, width = short_side_size(image.shape[-2], image.shape[-1], self._short_side)
-            image = TF.resize(image, [height, width], antialias=True)
-        return image
+        return torch.from_numpy(array.copy()).permute(2, 0, 1)
