@@ -1,0 +1,55 @@
+"""The ``vidray`` command, run as a user runs it (a subprocess)."""
+
+import subprocess
+import sys
+
+
+def vidray(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidray.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = vidray("--help")
+    assert result.returncode == 0
+    for command in ("run", "synthetic", "probe", "list"):
+        assert command in result.stdout
+
+
+def test_run_decodes_a_labelled_epoch_from_a_config(tmp_path):
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        "name: tiny\n"
+        "data:\n"
+        "  batch_size: 4\n"
+        "  num_workers: 0\n"
+        "  frames_per_clip: 4\n"
+        "  clip_sampler: {name: random, args: {clip_duration: 0.5}}\n"
+        f"  synthetic: {{root: {tmp_path / 'syn'}, num_classes: 2, train_per_class: 3, val_per_class: 1, height: 32, width: 32, fps: 8, duration: 1.0}}\n"
+    )
+    result = vidray("run", "--config", str(config), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "clips decoded     6 from 6 videos" in result.stdout
+    assert "uint8 [3, 4, 32, 32]" in result.stdout
+    assert "move_left                    3" in result.stdout and "move_right                   3" in result.stdout
+
+
+def test_bad_config_lists_every_field_and_exits_2(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data:\n  batch_size: -1\n  decoder: pyavv\n  colour: red\n")
+    result = vidray("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "3 invalid field(s)" in result.stderr
+    assert "data.batch_size" in result.stderr and "data.decoder" in result.stderr and "data.colour: unknown field" in result.stderr
+
+
+def test_probe_and_list(synthetic_dataset):
+    import glob
+
+    path = sorted(glob.glob(f"{synthetic_dataset.video_dir['val']}/*/*.mp4"))[0]
+    result = vidray("probe", path)
+    assert result.returncode == 0 and "10.000 fps, 20 frames, 64x48" in result.stdout and "16000 Hz" in result.stdout
+    listing = vidray("list", "clip_samplers", "random*")
+    assert listing.stdout.strip() == "clip_samplers: random, random_multi, random_multi_truncate_from_start"
+    assert vidray("list", "nope").returncode == 2
+    missing = vidray("probe", "/no/such/file.mp4")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
