@@ -158,3 +158,12 @@ def test_uniform_sampler_on_an_unreadable_video_counts_zero_clips(videos, tmp_pa
 def test_empty_video_list_is_an_error():
     with pytest.raises(DataError, match="list of videos is empty"):
         LabeledVideoDataset([], make_clip_sampler("random", 1.0))
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_workers_never_share_a_video_opened_by_the_parent(videos, context):
+    dataset = LabeledVideoDataset(videos, make_clip_sampler("uniform", 1.0), video_sampler=SequentialSampler)
+    assert dataset[0]["video_index"] == 0  # leaves video 0 open in this process
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=context)
+    clips = sorted((int(s["video_index"]), decoded_indices(s["video"])[0]) for s in loader)
+    assert clips == [(v, c * 10) for v in range(6) for c in range(3)]

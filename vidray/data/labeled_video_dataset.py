@@ -24,6 +24,7 @@ import bisect
 import logging
 import multiprocessing
 import multiprocessing.context
+import os
 import random
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
@@ -56,12 +57,14 @@ Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
 class SkipCounter:
     """A count of skipped samples shared by the DataLoader worker processes of one dataset.
 
-    Backed by shared memory while the dataset travels to worker processes;
-    any other copy (pickling for Ray, ``deepcopy``) starts its own count.
+    Backed by shared memory while the dataset travels to worker processes
+    (forked or spawned); any other copy (pickling for Ray, ``deepcopy``) starts
+    its own count.
     """
 
     def __init__(self, start: int = 0) -> None:
-        self._value = multiprocessing.Value("q", start)
+        # A spawn-context lock also survives fork; a fork-context one cannot be sent to spawned workers.
+        self._value = multiprocessing.get_context("spawn").Value("q", start)
 
     def increment(self) -> None:
         with self._value.get_lock():
@@ -77,7 +80,7 @@ class SkipCounter:
         return {"start": self.value}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._value = state["shared"] if "shared" in state else multiprocessing.Value("q", state["start"])
+        self._value = state["shared"] if "shared" in state else SkipCounter(state["start"])._value
 
 
 class LabeledVideoDataset(torch.utils.data.IterableDataset):
@@ -145,7 +148,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._clip_counts: list[int] | None = None
         self._offsets: list[int] | None = None
         self._skipped = SkipCounter()
-        self._open_video: tuple[int, Video] | None = None
+        self._open_video: tuple[int, int, Video] | None = None  # (pid, video index, video)
         self._clip_cache: tuple[tuple[int, Any, Any], dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ public API
@@ -272,13 +275,26 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
 
     # ------------------------------------------------------------------ loading
     def _video(self, video_index: int) -> Video:
-        """The open video, reusing the last one (consecutive clips usually share it)."""
-        if self._open_video is not None and self._open_video[0] == video_index:
-            return self._open_video[1]
+        """The open video, reusing the last one (consecutive clips usually share it).
+
+        A video opened by another process (a forked DataLoader worker inherits
+        it) is never reused: its file offset is shared with that process.
+        """
+        if self._open_video is not None:
+            pid, index, video = self._open_video
+            if pid == os.getpid() and index == video_index:
+                return video
+            if pid != os.getpid():
+                self._open_video = self._clip_cache = None
         self._close_video()
         video = self.open_video(*self._videos[video_index])
-        self._open_video = (video_index, video)
+        self._open_video = (os.getpid(), video_index, video)
         return video
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_open_video"] = state["_clip_cache"] = None  # open files do not travel
+        return state
 
     def open_video(self, path: str, info: dict[str, Any]) -> Video:
         """Opens one video: explicit frame paths, a frame folder, or an encoded file."""
@@ -299,7 +315,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
 
     def _close_video(self) -> None:
         if self._open_video is not None:
-            self._open_video[1].close()
+            self._open_video[2].close()
             self._open_video = None
 
     def _load_sample(self, video_index: int, slot: int, epoch_key: str) -> dict[str, Any] | None:
