@@ -19,6 +19,11 @@ def test_uniform_tiles_the_video_and_drops_the_partial_tail():
     assert [c.clip_index for c in clips] == [0, 1, 2] and clips[-1].is_last_clip
 
 
+def test_uniform_float_durations_are_exact():
+    assert windows(make_clip_sampler("uniform", 0.4).sample_all(1.2)) == [(0, 0.4), (0.4, 0.8), (0.8, 1.2)]
+    assert len(make_clip_sampler("uniform", 8 * 8 / 30).sample_all(64 / 30 * 3)) == 3
+
+
 def test_uniform_with_stride_overlaps():
     clips = make_clip_sampler("uniform", 2.0, 1.0).sample_all(4.0)
     assert windows(clips) == [(0, 2), (1, 3), (2, 4)]

@@ -29,6 +29,12 @@ CLIP_SAMPLERS: Registry[type["ClipSampler"]] = Registry("clip_samplers")
 MAX_CLIPS_PER_VIDEO = 1_000_000
 
 
+def as_fraction(seconds: float | Fraction) -> Fraction:
+    """Exact seconds: a float becomes the simplest nearby fraction, so ``3 * 0.4 == 1.2``
+    holds and a 1.2 s video yields three 0.4 s clips (PyTorchVideo drops the third)."""
+    return seconds if isinstance(seconds, Fraction) else Fraction(seconds).limit_denominator(1_000_000)
+
+
 class ClipInfo(NamedTuple):
     """One clip: its window in seconds, index, augmentation index, and whether it is the video's last."""
 
@@ -53,9 +59,9 @@ class ClipSampler(ABC):
     """Base class: PyTorchVideo's stateful call protocol plus stateless enumeration."""
 
     def __init__(self, clip_duration: float | Fraction, seed: int | None = None) -> None:
-        if clip_duration is None or Fraction(clip_duration) <= 0:
+        if clip_duration is None or as_fraction(clip_duration) <= 0:
             raise ValueError(f"clip_duration must be a positive number of seconds, got {clip_duration!r}")
-        self._clip_duration = Fraction(clip_duration)
+        self._clip_duration = as_fraction(clip_duration)
         self._current_clip_index = 0
         self._current_aug_index = 0
         self._rng = random.Random(seed)
@@ -123,7 +129,7 @@ class UniformClipSampler(ClipSampler):
         eps: float = 1e-6,
     ) -> None:
         super().__init__(clip_duration)
-        self._stride = Fraction(stride) if stride is not None else self._clip_duration
+        self._stride = as_fraction(stride) if stride is not None else self._clip_duration
         if not 0 < self._stride <= self._clip_duration:
             raise ValueError(f"stride must be > 0 and <= clip_duration ({float(clip_duration)}), got {stride}")
         self._eps = eps
@@ -133,10 +139,10 @@ class UniformClipSampler(ClipSampler):
         self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, backpad_last: bool
     ) -> tuple[Fraction, Fraction]:
         delta = max(Fraction(0), self._clip_duration - self._stride)
-        clip_start = max(Fraction(last_clip_end_time) - delta, Fraction(0))
+        clip_start = max(as_fraction(last_clip_end_time) - delta, Fraction(0))
         clip_end = clip_start + self._clip_duration
         if backpad_last:
-            overhang = max(Fraction(0), clip_end - Fraction(video_duration))
+            overhang = max(Fraction(0), clip_end - as_fraction(video_duration))
             clip_start = max(Fraction(0), clip_start - overhang)
             clip_end = clip_start + self._clip_duration
         return clip_start, clip_end
@@ -149,7 +155,7 @@ class UniformClipSampler(ClipSampler):
         if self._backpad_last:
             is_last_clip = abs(next_end - clip_end) < self._eps
         else:
-            is_last_clip = next_end > video_duration
+            is_last_clip = next_end > as_fraction(video_duration)
         clip_index = self._current_clip_index
         self._current_clip_index += 1
         if is_last_clip:
@@ -260,7 +266,7 @@ class ConstantClipsPerVideoSampler(ClipSampler):
     def __call__(
         self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
-        max_start = Fraction(max(Fraction(video_duration) - self._clip_duration, 0))
+        max_start = max(as_fraction(video_duration) - self._clip_duration, Fraction(0))
         spacing = max_start / self._clips_per_video
         clip_start = spacing * self._current_clip_index
         clip_index, aug_index = self._current_clip_index, self._current_aug_index
