@@ -21,6 +21,8 @@ from vidray.data.clip_sampling import (
 )
 from vidray.data.collate import collate_skipping_none
 from vidray.data.datasets import Hmdb51, Kinetics, Ucf101
+from vidray.data.datasets import Charades, EpicKitchens100, SSv2
+from vidray.data.datasets import Ava, AvaDataset, DomsevFrameDataset, DomsevVideoDataset, detection_collate
 from vidray.data.encoded_video import DECODERS, EncodedVideo
 from vidray.data.frame_video import FrameVideo
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
@@ -32,10 +34,12 @@ __all__ = [
     "ClipInfo",
     "ClipInfoList",
     "ClipSampler",
+    "Charades",
     "ConstantClipsPerVideoSampler",
     "DATASETS",
     "DECODERS",
     "EncodedVideo",
+    "EpicKitchens100",
     "FrameVideo",
     "Hmdb51",
     "Kinetics",
@@ -44,6 +48,7 @@ __all__ = [
     "RandomClipSampler",
     "RandomMultiClipSampler",
     "RandomMultiClipSamplerTruncateFromStart",
+    "SSv2",
     "UniformClipSampler",
     "UniformClipSamplerTruncateFromStart",
     "Ucf101",
@@ -52,3 +57,4 @@ __all__ = [
     "labeled_video_dataset",
     "make_clip_sampler",
 ]
+__all__ += ["Ava", "AvaDataset", "DomsevFrameDataset", "DomsevVideoDataset", "detection_collate"]

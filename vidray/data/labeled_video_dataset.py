@@ -27,7 +27,7 @@ import multiprocessing.context
 import os
 import random
 from fractions import Fraction
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 from torch.utils.data import RandomSampler, Sampler, get_worker_info
@@ -35,8 +35,10 @@ from torch.utils.data import RandomSampler, Sampler, get_worker_info
 from vidray import io as vio
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
 from vidray.data.encoded_video import EncodedVideo
+from vidray.data.flow import FlowStream
 from vidray.data.frame_video import FrameVideo
-from vidray.data.video import Video, uniform_frame_filter
+from vidray.data.imu import IMUStream
+from vidray.data.video import FrameFilter, Video, uniform_frame_filter
 from vidray.errors import DataError
 from vidray.registry import Registry
 
@@ -52,6 +54,22 @@ LOADING_KEYS = frozenset({SEGMENT_KEY, DURATION_KEY, FRAME_PATHS_KEY, FPS_KEY})
 DATASETS: Registry[Callable[..., "LabeledVideoDataset"]] = Registry("datasets")
 
 Transform = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+class ClipStream(Protocol):
+    """A stream loaded beside a clip's video (optical flow, IMU) when the video's info names its file."""
+
+    info_keys: frozenset[str]  # the info keys it reads; they steer loading and stay out of samples
+
+    def load_clips(
+        self, info: dict[str, Any], video: Video, windows: Sequence[tuple[Any, Any]], frame_filter: FrameFilter | None
+    ) -> list[dict[str, Any]]:
+        """Sample entries for each window (``{}`` where ``info`` names no file of this stream)."""
+
+
+def default_streams() -> list[ClipStream]:
+    """``"flow"`` for videos whose info has ``"flow_path"``, ``"imu"`` for those with ``"imu_path"``."""
+    return [FlowStream(), IMUStream()]
 
 
 class SkipCounter:
@@ -91,7 +109,8 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
             file, a frame folder or an ``s3://`` URI; ``info`` (e.g.
             ``{"label": 3}``) is copied into every sample of the video. The
             keys ``segment``, ``duration``, ``frame_paths`` and ``fps`` steer
-            loading instead (see the module constants).
+            loading instead (see the module constants), as do the keys of
+            ``streams`` (``flow_path``, ``imu_path``, ``imu_options``).
         clip_sampler: chooses the clips of each video.
         video_sampler: the order of videos in iteration (a sampler class such
             as ``RandomSampler``, ``SequentialSampler`` or
@@ -108,6 +127,8 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         classes: class names, ``classes[label]`` names a label.
         missing_videos: annotated videos whose files do not exist (left out
             when the annotations were read; kept here to be reported).
+        streams: extra streams added to each sample, aligned with its clip
+            (default :func:`default_streams`: optical flow and IMU).
     """
 
     def __init__(
@@ -125,6 +146,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         seed: int | None = None,
         classes: Sequence[str] | None = None,
         missing_videos: Sequence[str] = (),
+        streams: Sequence[ClipStream] | None = None,
     ) -> None:
         self._videos = [(str(path), dict(info or {})) for path, info in labeled_video_paths]
         if not self._videos:
@@ -143,6 +165,8 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
         self.classes = list(classes) if classes is not None else None
         self.missing_videos = list(missing_videos)
+        self._streams = list(streams) if streams is not None else default_streams()
+        self._reserved_keys = LOADING_KEYS.union(*(stream.info_keys for stream in self._streams))
         self._epoch = 0
         self._epoch_set = False
         self._clip_counts: list[int] | None = None
@@ -337,7 +361,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
             "video_index": video_index,
             "clip_index": clip.clip_index,
             "aug_index": clip.aug_index,
-            **{k: v for k, v in info.items() if k not in LOADING_KEYS},
+            **{k: v for k, v in info.items() if k not in self._reserved_keys},
             **self.clip_annotation(info, clip, offset),
         }
         return self._transform(sample) if self._transform is not None else sample
@@ -369,7 +393,12 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         else:
             clips = [video.get_clip(s, e, self._frame_filter) for s, e in windows]
         keep = ("video", "audio") if self._decode_video else ("audio",)
-        return [{k: clip.get(k) for k in keep} for clip in clips]
+        decoded = [{k: clip.get(k) for k in keep} for clip in clips]
+        info = self._videos[video_index][1]
+        for stream in self._streams:
+            for entries, extra in zip(decoded, stream.load_clips(info, video, windows, self._frame_filter)):
+                entries.update(extra)
+        return decoded
 
     def _record_skip(self, path: str, exc: Exception) -> None:
         self._skipped.increment()

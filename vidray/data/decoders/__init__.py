@@ -1,3 +1,13 @@
-"""Decoder backends; importing this package registers them."""
+"""Decoder backends; importing this package registers them.
 
-from vidray.data.decoders import pyav  # noqa: F401  (registration)
+``"pyav"`` is always available. ``"torchcodec"`` (also ``"torchvision"``, whose
+video decoding moved to torchcodec) and ``"decord"`` are registered whether or
+not their libraries are installed; those are imported only when a video is
+opened, and a missing one raises :class:`MissingDependencyError` naming the
+package to install (``pip install 'vidray[decoders]'`` installs both).
+"""
+
+from vidray.data.decoders import decord_backend, pyav, torchcodec_backend  # noqa: F401  (registration)
+from vidray.data.decoders._common import MissingDependencyError
+
+__all__ = ["MissingDependencyError"]

@@ -10,11 +10,15 @@ torchcodec is optional (``pip install torchcodec``, matching the installed
 torch) and loads the system's FFmpeg shared libraries (versions 4 to 9, e.g.
 ``apt-get install ffmpeg``); it is imported when the first video is opened.
 
-Semantics match the PyAV backend: grid index ``i`` is the frame on screen half
-a frame period after ``i / fps`` (on a constant-frame-rate stream, frame ``i``
-whatever the rounding of its timestamp; on a variable one, the frame nearest
-to ``i / fps``), clips are half-open windows, audio is mono float32 cut
-sample-accurately from the same window.
+Semantics match the PyAV backend: the frame rate, start time and duration
+come from the header as PyAV reads them; grid index ``i`` is the frame on
+screen half a frame period after ``i / fps`` (frame ``i`` of a constant-rate
+stream whatever the rounding of its timestamps; on a variable-rate stream,
+the frame nearest to ``i / fps``, as in the PyAV backend except where two
+frames round to the same index); clips are half-open windows; audio is mono
+float32 cut sample-accurately from the same window. One difference: torchcodec
+turns frames upright by the stream's display matrix (phone videos shot in
+portrait), where PyAV and decord return them as stored.
 """
 
 from __future__ import annotations
@@ -28,20 +32,29 @@ from typing import Any, BinaryIO, Literal, Sequence
 import torch
 
 from vidray.data.audio import resample_waveform
-from vidray.data.decoders._common import MissingDependencyError, import_optional, local_path_or_bytes
+from vidray.data.decoders._common import (
+    MissingDependencyError,
+    StreamHeader,
+    import_optional,
+    local_path_or_bytes,
+    probe_header,
+)
 from vidray.data.encoded_video import DECODERS, EncodedVideo
 from vidray.data.video import FrameFilter, short_side_size
 from vidray.errors import DecodeError
+
+# How errors name this backend, whichever of its two names was asked for.
+_COMPONENT = "decoder 'torchcodec' (also named 'torchvision')"
 
 # "get_frames_played_at, /path/SingleStreamDecoder.cpp:797, <message>"
 _CPP_LOCATION = re.compile(r"^\w+, \S+:\d+, ")
 
 
 def _torchcodec_decoders() -> ModuleType:
-    torchcodec = import_optional("torchcodec", "torchcodec", "decoder 'torchcodec'")
+    torchcodec = import_optional("torchcodec", "torchcodec", _COMPONENT)
     if torchcodec.ffmpeg_major_version is None:  # imported, but FFmpeg's libraries did not load
         raise MissingDependencyError(
-            "decoder 'torchcodec': torchcodec is installed but cannot load FFmpeg's shared "
+            f"{_COMPONENT}: torchcodec is installed but cannot load FFmpeg's shared "
             "libraries (it needs FFmpeg 4 to 9, e.g. apt-get install ffmpeg) or does not match "
             f"the installed torch {torch.__version__}"
         )
@@ -90,70 +103,55 @@ class EncodedVideoTorchCodec(EncodedVideo):
         try:
             decoders = _torchcodec_decoders()
             media = local_path_or_bytes(file)
-            self._vd = self._open_video(decoders, media, threads, seek_mode)
-            self._ad = self._open_audio(decoders, media) if decode_audio else None
-            if self._vd is None and (decode_video or self._ad is None):
+            self._header = header = probe_header(media, self._source)
+            has_video = header.fps is not None
+            if decode_audio and header.audio_rate is not None:
+                self._ad = self._open(decoders.AudioDecoder, media)
+            if not has_video and (decode_video or self._ad is None):
                 raise DecodeError(f"{self._source}: has no video stream")
-            if self._vd is not None:
-                self._init_video_timing()
+            if has_video:
+                self._open_video(decoders, media, header, threads, seek_mode)
             else:
-                meta = self._ad.metadata
-                self._origin = meta.begin_stream_seconds_from_header or 0.0
-                self._fps = 0.0
-                self._duration = meta.duration_seconds_from_header or 0.0
+                self._origin, self._fps = header.audio_start, 0.0
+                self._duration = header.audio_duration or float(self._ad.metadata.duration_seconds or 0.0)
         except BaseException:
             self.close()
             raise
-        self._decode_video = decode_video and self._vd is not None
+        self._decode_video = decode_video and has_video
 
     # ------------------------------------------------------------------ opening
-    def _open_video(self, decoders: ModuleType, media: str | bytes, threads: int, seek_mode: str) -> Any:
-        def open_decoder(mode: str, transforms: list[Any] | None = None) -> Any:
-            try:
-                return decoders.VideoDecoder(
-                    media,
-                    dimension_order="NCHW",
-                    num_ffmpeg_threads=threads,
-                    seek_mode=mode,
-                    transforms=transforms,
-                )
-            except ValueError:  # torchcodec's "no video stream"
-                return None
-            except RuntimeError as exc:
-                raise DecodeError(f"{self._source}: cannot open as a media file ({_first_line(exc)})") from None
-
-        decoder = open_decoder(seek_mode if self._short_side is None else "approximate")
-        if decoder is None or self._short_side is None:
-            return decoder
-        # The resize runs inside the decoder (one swscale pass), so its size must be
-        # known before the decoder that keeps it is built; the header probe above is cheap.
-        height, width = short_side_size(decoder.metadata.height, decoder.metadata.width, self._short_side)
-        transforms = import_optional("torchcodec.transforms", "torchcodec", "decoder 'torchcodec'")
-        return open_decoder(seek_mode, [transforms.Resize(size=(height, width))])
-
-    def _open_audio(self, decoders: ModuleType, media: str | bytes) -> Any:
+    def _open(self, decoder_cls: Any, media: str | bytes, **options: Any) -> Any:
         try:
-            return decoders.AudioDecoder(media)
-        except ValueError:  # no audio stream
-            return None
-        except RuntimeError as exc:
-            raise DecodeError(f"{self._source}: cannot open the audio stream ({_first_line(exc)})") from None
+            return decoder_cls(media, **options)
+        except (RuntimeError, ValueError) as exc:
+            raise DecodeError(f"{self._source}: torchcodec cannot open it ({_first_line(exc)})") from None
 
-    def _init_video_timing(self) -> None:
-        meta = self._vd.metadata
-        fps = meta.average_fps_from_header or meta.average_fps
-        if not fps:
+    def _open_video(
+        self, decoders: ModuleType, media: str | bytes, header: StreamHeader, threads: int, seek_mode: str
+    ) -> None:
+        if not header.fps:
             raise DecodeError(f"{self._source}: video stream has no frame rate")
-        self._fps = float(fps)
-        begin = meta.begin_stream_seconds_from_header
-        self._origin = float(begin if begin is not None else meta.begin_stream_seconds or 0.0)
-        duration = meta.duration_seconds_from_header or meta.duration_seconds
-        if not duration or duration <= 0:
-            raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
-        self._duration = float(duration)
-        self._end = float(meta.end_stream_seconds or self._origin + self._duration)
+        options = {"dimension_order": "NCHW", "num_ffmpeg_threads": threads}
+        resizing = self._short_side is not None
+        # A decoder that resizes must know the size when it is built: read it from a
+        # header-only ("approximate") decoder first. torchcodec turns frames upright
+        # (display matrix), so its sizes, not the stored ones, are the ones to scale.
+        probe_mode = "approximate" if resizing else seek_mode
+        self._vd = self._open(decoders.VideoDecoder, media, seek_mode=probe_mode, **options)
+        meta = self._vd.metadata
         if not meta.height or not meta.width:
             raise DecodeError(f"{self._source}: video stream has no frame size")
+        self._height, self._width = short_side_size(meta.height, meta.width, self._short_side)
+        if resizing:
+            transforms = import_optional("torchcodec.transforms", "torchcodec", _COMPONENT)
+            resize = [transforms.Resize(size=(self._height, self._width))]
+            self._vd = self._open(decoders.VideoDecoder, media, seek_mode=seek_mode, transforms=resize, **options)
+            meta = self._vd.metadata
+        self._origin, self._fps = header.video_start, header.fps
+        self._duration = header.video_duration or float(meta.duration_seconds or 0.0)
+        if self._duration <= 0:
+            raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
+        self._end = float(meta.end_stream_seconds or self._origin + self._duration)
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -167,8 +165,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
     @property
     def frame_size(self) -> tuple[int, int]:
         """(height, width) of the returned frames, after ``short_side_size``."""
-        meta = self._vd.metadata
-        return short_side_size(meta.height, meta.width, self._short_side)
+        return self._height, self._width
 
     # ------------------------------------------------------------------ clips
     def get_clip(
@@ -210,20 +207,16 @@ class EncodedVideoTorchCodec(EncodedVideo):
         """Mono float32 samples in ``[start, end)``, sample-accurate and aligned with the video."""
         if self._ad is None:
             return None
-        meta = self._ad.metadata
-        rate = meta.sample_rate
+        rate = self._header.audio_rate
         start, end = float(start_sec), min(float(end_sec), self._duration)
         first = int(round((self._origin + start) * rate))
         last = int(round((self._origin + end) * rate))
-        audio_begin = meta.begin_stream_seconds_from_header or 0.0
-        audio_end = audio_begin + (meta.duration_seconds_from_header or float("inf"))
+        audio_begin = self._header.audio_start
+        audio_end = audio_begin + (self._header.audio_duration or float("inf"))
         window_start, window_end = max(first / rate, audio_begin), min(last / rate, audio_end)
         waveform = torch.zeros(0)
-        if window_end > window_start:
-            try:
-                samples = self._ad.get_samples_played_in_range(window_start, window_end)
-            except RuntimeError as exc:
-                raise DecodeError(f"{self._source}: corrupt audio data ({_first_line(exc)})") from None
+        samples = self._samples(window_start, window_end) if window_end > window_start else None
+        if samples is not None:
             # Cut by the returned start time, so the length is exact whatever torchcodec rounded.
             offset = int(round(samples.pts_seconds * rate))
             mono = samples.data.float().mean(dim=0)
@@ -233,12 +226,21 @@ class EncodedVideoTorchCodec(EncodedVideo):
             waveform = resample_waveform(waveform, rate, self._audio_rate_out)
         return waveform
 
+    def _samples(self, start: float, stop: float) -> Any:
+        """torchcodec's ``AudioSamples`` played in ``[start, stop)`` seconds; ``None`` past the last packet."""
+        try:
+            return self._ad.get_samples_played_in_range(start, stop)
+        except RuntimeError as exc:
+            if "No audio frames were decoded" in str(exc):
+                return None
+            raise DecodeError(f"{self._source}: corrupt audio data ({_first_line(exc)})") from None
+
     @property
     def audio_sample_rate(self) -> int | None:
         """Rate of the returned waveform (``None`` without an audio stream)."""
         if self._ad is None:
             return None
-        return self._audio_rate_out or self._ad.metadata.sample_rate
+        return self._audio_rate_out or self._header.audio_rate
 
     def close(self) -> None:
         self._vd = None
