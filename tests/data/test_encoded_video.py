@@ -78,6 +78,17 @@ def test_audio_is_sample_accurate_and_aligned(long_gop_video):
     assert correlation > 0.95
 
 
+@pytest.mark.parametrize("start", [0.0, 0.5])
+def test_audio_at_the_start_and_at_low_rates_is_not_dropped(long_gop_video, start):
+    """8 kHz AAC frames last 128 ms: decoding must start codec frames early, even before time 0."""
+    audio = EncodedVideo.from_path(long_gop_video).get_clip(start, start + 0.5)["audio"]
+    t = (torch.arange(4000) + start * 8000) / 8000
+    reference = 0.5 * torch.sin(2 * torch.pi * 440 * t)
+    head = slice(0, 1024)  # one AAC frame: silent if decoding started too late
+    assert audio[head].abs().max() > 0.4
+    assert torch.nn.functional.cosine_similarity(audio[head], reference[head], dim=0) > 0.98
+
+
 def test_audio_resampling_keeps_the_clip_duration(long_gop_video):
     clip = EncodedVideo.from_path(long_gop_video, audio_sample_rate=16000).get_clip(1.0, 2.0)
     assert clip["audio"].shape == (16000,)

@@ -1,5 +1,4 @@
 import pytest
-import torch
 from media import decoded_indices, indexed_frames
 from PIL import Image
 

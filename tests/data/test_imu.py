@@ -15,6 +15,7 @@ import torch
 
 from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import EGO4D_CHANNELS, IMUData, IMUStream
+from vidray.data.video import ClipWindow
 from vidray.errors import AnnotationError, ClipOutOfRangeError, ConfigError, DecodeError, MediaNotFoundError
 
 EGO4D_HEADER = (
@@ -250,17 +251,21 @@ def rgb_video(tmp_path: Path) -> FrameVideo:
     return FrameVideo.from_directory(str(tmp_path / "rgb"), fps=10.0)
 
 
+def window(start: float, end: float) -> ClipWindow:
+    return ClipWindow(start, end, ())
+
+
 def test_stream_adds_imu_clip_per_window(ego4d_csv: str, rgb_video: FrameVideo) -> None:
     stream = IMUStream(sample_rate=100)
 
-    clips = stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [(0.0, 0.5), (0.5, 1.0)], None)
+    clips = stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [window(0.0, 0.5), window(0.5, 1.0)])
 
     assert [c["imu"].shape for c in clips] == [(6, 50), (6, 50)]
     assert clips[1]["imu"][1, 0].item() == pytest.approx(-50.0)
 
 
 def test_stream_default_grid_is_200_hz(ego4d_csv: str, rgb_video: FrameVideo) -> None:
-    clips = IMUStream().load_clips({"imu_path": ego4d_csv}, rgb_video, [(0.0, 0.5)], None)
+    clips = IMUStream().load_clips({"imu_path": ego4d_csv}, rgb_video, [window(0.0, 0.5)])
 
     assert clips[0]["imu"].shape == (6, 100)
 
@@ -268,25 +273,25 @@ def test_stream_default_grid_is_200_hz(ego4d_csv: str, rgb_video: FrameVideo) ->
 def test_stream_options_from_info_override_the_streams(ego4d_csv: str, rgb_video: FrameVideo) -> None:
     info = {"imu_path": ego4d_csv, "imu_options": {"time_offset_sec": 0.5, "num_samples": 2, "channels": ["gyro_x"]}}
 
-    clips = IMUStream(sample_rate=100).load_clips(info, rgb_video, [(0.0, 0.02)], None)
+    clips = IMUStream(sample_rate=100).load_clips(info, rgb_video, [window(0.0, 0.02)])
 
     torch.testing.assert_close(clips[0]["imu"], torch.tensor([[2500.0, 2601.0]]))
 
 
 def test_stream_leaves_videos_without_imu_alone(rgb_video: FrameVideo) -> None:
-    assert IMUStream().load_clips({"label": 3}, rgb_video, [(0.0, 0.5), (0.5, 1.0)], None) == [{}, {}]
+    assert IMUStream().load_clips({"label": 3}, rgb_video, [window(0.0, 0.5), window(0.5, 1.0)]) == [{}, {}]
 
 
 def test_stream_rejects_unknown_options(ego4d_csv: str, rgb_video: FrameVideo) -> None:
     info = {"imu_path": ego4d_csv, "imu_options": {"offset": 0.5}}
 
     with pytest.raises(ConfigError, match=r"unknown imu_options \['offset'\]"):
-        IMUStream().load_clips(info, rgb_video, [(0.0, 0.5)], None)
+        IMUStream().load_clips(info, rgb_video, [window(0.0, 0.5)])
 
 
 def test_stream_reuses_the_parsed_csv_for_consecutive_clips(ego4d_csv: str, rgb_video: FrameVideo) -> None:
     stream = IMUStream()
-    stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [(0.0, 0.5)], None)
+    stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [window(0.0, 0.5)])
     Path(ego4d_csv).unlink()
 
-    assert stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [(0.5, 1.0)], None)[0]["imu"].shape == (6, 100)
+    assert stream.load_clips({"imu_path": ego4d_csv}, rgb_video, [window(0.5, 1.0)])[0]["imu"].shape == (6, 100)

@@ -123,6 +123,12 @@ def test_segment_restricts_clips_to_part_of_the_video(videos):
     assert "segment" not in dataset[0]
 
 
+def test_a_clip_longer_than_its_segment_stops_at_the_segment_end(videos):
+    path, _ = videos[0]
+    dataset = LabeledVideoDataset([(path, {"segment": (1.0, 1.5)})], make_clip_sampler("random", 2.0))
+    assert decoded_indices(dataset[0]["video"]) == list(range(10, 15))
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_unreadable_videos_are_skipped_logged_and_counted(videos, tmp_path, caplog, num_workers):
     broken = tmp_path / "broken.mp4"

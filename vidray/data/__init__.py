@@ -20,9 +20,19 @@ from vidray.data.clip_sampling import (
     make_clip_sampler,
 )
 from vidray.data.collate import collate_skipping_none
-from vidray.data.datasets import Hmdb51, Kinetics, Ucf101
-from vidray.data.datasets import Charades, EpicKitchens100, SSv2
-from vidray.data.datasets import Ava, AvaDataset, DomsevFrameDataset, DomsevVideoDataset, detection_collate
+from vidray.data.datasets import (
+    Ava,
+    AvaDataset,
+    Charades,
+    DomsevFrameDataset,
+    DomsevVideoDataset,
+    EpicKitchens100,
+    Hmdb51,
+    Kinetics,
+    SSv2,
+    Ucf101,
+    detection_collate,
+)
 from vidray.data.encoded_video import DECODERS, EncodedVideo
 from vidray.data.frame_video import FrameVideo
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset

@@ -8,8 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from vidray.config import ComponentConfig, Config
 from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS, LabeledVideoDataset, make_clip_sampler
-from vidray.errors import RegistryError
 from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
+from vidray.errors import RegistryError
 
 
 class SyntheticConfig(Config):

@@ -29,17 +29,14 @@ boundary; :func:`dequantize_flow` turns it into pixel displacements there.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from typing import Any, Sequence
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2 import functional as TF
 
 from vidray import io as vio
-from vidray.data.frame_video import IMAGE_EXTENSIONS, natural_key
-from vidray.data.video import FrameFilter, Video, short_side_size
+from vidray.data.frame_video import natural_key
+from vidray.data.image import IMAGE_EXTENSIONS, load_images, stack_frames
+from vidray.data.video import ClipWindow, Video
 from vidray.errors import DecodeError, MediaNotFoundError
 
 FLOW_PATH_KEY = "flow_path"  # info key of a LabeledVideoDataset video: its flow folder
@@ -159,49 +156,35 @@ class FlowVideo(Video):
         """Stored flow fields (usually ``num_frames - 1``)."""
         return len(self._x_paths)
 
-    def get_clip(
-        self,
-        start_sec: float | Fraction,
-        end_sec: float | Fraction,
-        frame_filter: FrameFilter | None = None,
-    ) -> dict[str, Any]:
-        """The flow of the RGB frames in ``[start_sec, end_sec)`` (see :meth:`get_frames`)."""
-        indices = self.clip_frame_indices(start_sec, end_sec)
-        if frame_filter is not None:
-            indices = frame_filter(indices)
-        return self.get_frames(indices)
+    stream_key = "flow"
 
     def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
         """``{"flow": uint8 [2, T, H, W], "frame_indices": RGB indices, "flow_indices": fields read}``.
 
         Field ``min(i, num_flow_fields - 1)`` stands for RGB frame ``i``.
         """
-        indices = self.check_frame_indices(frame_indices)
-        fields = [min(i, self.num_flow_fields - 1) for i in indices]
+        clip = super().get_frames(frame_indices)
+        clip["flow_indices"] = [self._field(i) for i in clip["frame_indices"]]
+        return clip
+
+    def read_windows(self, windows: Sequence[ClipWindow]) -> list[dict[str, Any]]:
+        clips = super().read_windows(windows)
+        for clip in clips:
+            clip["flow_indices"] = [self._field(i) for i in clip["frame_indices"]]
+        return clips
+
+    def _field(self, frame_index: int) -> int:
+        return min(frame_index, self.num_flow_fields - 1)
+
+    def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
+        fields = [self._field(i) for i in frame_indices]
         wanted = sorted(set(fields))
         paths = [p for f in wanted for p in (self._x_paths[f], self._y_paths[f])]
-        if self._multithreaded_io and len(paths) > 1:
-            with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
-                images = list(pool.map(self._load_component, paths))
-        else:
-            images = [self._load_component(p) for p in paths]
-        sizes = {tuple(img.shape) for img in images}
-        if len(sizes) > 1:
-            raise DecodeError(f"{self.name}: flow frames differ in size: {sorted(sizes)}")
+        threads = 8 if self._multithreaded_io else 1
+        images = load_images(paths, "L", self._short_side, threads)
+        stack_frames(self.name, images)  # checks that all fields have one size
         by_field = {f: torch.cat(images[2 * k : 2 * k + 2]) for k, f in enumerate(wanted)}  # [2, H, W]
-        flow = torch.stack([by_field[f] for f in fields], dim=1)
-        return {"flow": flow, "frame_indices": indices, "flow_indices": fields}
-
-    def _load_component(self, path: str) -> torch.Tensor:
-        data = vio.read_bytes(path)
-        try:
-            image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.GRAY)
-        except RuntimeError as exc:
-            raise DecodeError(f"{path}: cannot decode flow image ({exc})") from None
-        if self._short_side is not None:
-            height, width = short_side_size(image.shape[-2], image.shape[-1], self._short_side)
-            image = TF.resize(image, [height, width], antialias=True)
-        return image
+        return torch.stack([by_field[f] for f in fields], dim=1)
 
 
 def find_flow_frames(path: str) -> tuple[list[str], list[str]]:
@@ -272,24 +255,12 @@ class FlowStream:
         self._multithreaded_io = multithreaded_io
         self._open: tuple[tuple[str, float, int], FlowVideo] | None = None
 
-    def load_clips(
-        self,
-        info: dict[str, Any],
-        video: Video,
-        windows: Sequence[tuple[float | Fraction, float | Fraction]],
-        frame_filter: FrameFilter | None,
-    ) -> list[dict[str, Any]]:
-        """``{"flow": ...}`` per window; empty dicts when ``info`` names no flow folder."""
+    def load_clips(self, info: dict[str, Any], video: Video, windows: Sequence[ClipWindow]) -> list[dict[str, Any]]:
+        """``{"flow": ...}`` per window, for the window's RGB frames; ``{}`` when ``info`` names no flow."""
         if FLOW_PATH_KEY not in info:
             return [{} for _ in windows]
         flow = self._flow_video(str(info[FLOW_PATH_KEY]), video)
-        clips = []
-        for start, end in windows:
-            indices = video.clip_frame_indices(start, end)  # the RGB clip's own indices
-            if frame_filter is not None:
-                indices = frame_filter(indices)
-            clips.append({"flow": flow.get_frames(indices)["flow"]})
-        return clips
+        return [{"flow": flow.get_frames(window.frame_indices)["flow"]} for window in windows]
 
     def _flow_video(self, path: str, video: Video) -> FlowVideo:
         """The flow of ``video``, reusing the last one (consecutive clips usually share it)."""

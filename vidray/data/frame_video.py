@@ -6,22 +6,16 @@ folders) use it through the same clip API as :class:`EncodedVideo`.
 
 from __future__ import annotations
 
-import io
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from typing import Any, Sequence
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from vidray import io as vio
-from vidray.data.video import FrameFilter, Video, short_side_size
-from vidray.errors import DecodeError, MediaNotFoundError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+from vidray.data.image import IMAGE_EXTENSIONS, load_images, stack_frames
+from vidray.data.video import Video
+from vidray.errors import MediaNotFoundError
 
 
 def natural_key(name: str) -> list[Any]:
@@ -97,44 +91,7 @@ class FrameVideo(Video):
     def num_frames(self) -> int:
         return len(self._paths)
 
-    def get_clip(
-        self,
-        start_sec: float | Fraction,
-        end_sec: float | Fraction,
-        frame_filter: FrameFilter | None = None,
-    ) -> dict[str, Any]:
-        """``{"video": uint8 [C, T, H, W], "frame_indices": [...], "audio": None}``."""
-        indices = self.clip_frame_indices(start_sec, end_sec)
-        if frame_filter is not None:
-            indices = frame_filter(indices)
-        clip = self.get_frames(indices)
-        clip["audio"] = None
-        return clip
-
-    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
-        indices = self.check_frame_indices(frame_indices)
-        paths = [self._paths[i] for i in indices]
-        if self._multithreaded_io and len(paths) > 1:
-            with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
-                images = list(pool.map(self._load_image, paths))
-        else:
-            images = [self._load_image(p) for p in paths]
-        sizes = {tuple(img.shape) for img in images}
-        if len(sizes) > 1:
-            raise DecodeError(f"{self.name}: frames differ in size: {sorted(sizes)}")
-        return {"video": torch.stack(images, dim=1), "frame_indices": indices}
-
-    def _load_image(self, path: str) -> torch.Tensor:
-        """One frame as uint8 [C, H, W]; JPEGs are downscaled while decoding when resizing."""
-        try:
-            with Image.open(io.BytesIO(vio.read_bytes(path))) as image:
-                if self._short_side is not None:
-                    height, width = short_side_size(image.height, image.width, self._short_side)
-                    image.draft("RGB", (width, height))  # DCT-domain scaling, JPEG only
-                    rgb = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-                else:
-                    rgb = image.convert("RGB")
-                array = np.asarray(rgb)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DecodeError(f"{path}: cannot decode image ({exc})") from None
-        return torch.from_numpy(array.copy()).permute(2, 0, 1)
+    def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
+        paths = [self._paths[i] for i in frame_indices]
+        threads = 8 if self._multithreaded_io else 1
+        return stack_frames(self.name, load_images(paths, "RGB", self._short_side, threads))

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import torch
 
 from vidray.data.annotations import annotation_error, parse_number, read_annotation_text
-from vidray.data.video import TIME_EPS, FrameFilter, Video
+from vidray.data.video import TIME_EPS, ClipWindow, Video
 from vidray.errors import ClipOutOfRangeError, ConfigError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -298,13 +298,7 @@ class IMUStream:
         }
         self._open: tuple[tuple[Any, ...], IMUData] | None = None
 
-    def load_clips(
-        self,
-        info: dict[str, Any],
-        video: Video,
-        windows: Sequence[tuple[float | Fraction, float | Fraction]],
-        frame_filter: FrameFilter | None,
-    ) -> list[dict[str, Any]]:
+    def load_clips(self, info: dict[str, Any], video: Video, windows: Sequence[ClipWindow]) -> list[dict[str, Any]]:
         """``{"imu": ...}`` per window; empty dicts when ``info`` names no IMU file."""
         if IMU_PATH_KEY not in info:
             return [{} for _ in windows]
@@ -321,7 +315,7 @@ class IMUStream:
             read["channels"] = tuple(read["channels"])
         grid = {k: options.get(k) for k in self.grid_options} if set(options) & set(self.grid_options) else self._grid
         imu = self._imu(path, read)
-        return [{"imu": imu.get_clip(start, end, **grid)} for start, end in windows]
+        return [{"imu": imu.get_clip(w.start_sec, w.end_sec, **grid)} for w in windows]
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers re-read the CSV they need rather than receive a copy of the last one parsed.

@@ -26,7 +26,6 @@ import multiprocessing
 import multiprocessing.context
 import os
 import random
-from fractions import Fraction
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
@@ -38,7 +37,7 @@ from vidray.data.encoded_video import EncodedVideo
 from vidray.data.flow import FlowStream
 from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import IMUStream
-from vidray.data.video import FrameFilter, Video, uniform_frame_filter
+from vidray.data.video import ClipWindow, FrameFilter, Video, uniform_frame_filter
 from vidray.errors import DataError
 from vidray.registry import Registry
 
@@ -61,9 +60,7 @@ class ClipStream(Protocol):
 
     info_keys: frozenset[str]  # the info keys it reads; they steer loading and stay out of samples
 
-    def load_clips(
-        self, info: dict[str, Any], video: Video, windows: Sequence[tuple[Any, Any]], frame_filter: FrameFilter | None
-    ) -> list[dict[str, Any]]:
+    def load_clips(self, info: dict[str, Any], video: Video, windows: Sequence[ClipWindow]) -> list[dict[str, Any]]:
         """Sample entries for each window (``{}`` where ``info`` names no file of this stream)."""
 
 
@@ -172,7 +169,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._clip_counts: list[int] | None = None
         self._offsets: list[int] | None = None
         self._skipped = SkipCounter()
-        self._open_video: tuple[int, int, Video] | None = None  # (pid, video index, video)
+        self._open_video: tuple[int, str, Video] | None = None  # (pid, path, video)
         self._clip_cache: tuple[tuple[int, Any, Any], dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ public API
@@ -299,20 +296,22 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
 
     # ------------------------------------------------------------------ loading
     def _video(self, video_index: int) -> Video:
-        """The open video, reusing the last one (consecutive clips usually share it).
+        """The open video, reusing the last one opened (consecutive clips, AVA's
+        keyframes and EPIC's narrations usually share a file).
 
         A video opened by another process (a forked DataLoader worker inherits
         it) is never reused: its file offset is shared with that process.
         """
+        path, info = self._videos[video_index]
         if self._open_video is not None:
-            pid, index, video = self._open_video
-            if pid == os.getpid() and index == video_index:
+            pid, open_path, video = self._open_video
+            if pid == os.getpid() and open_path == path:
                 return video
             if pid != os.getpid():
                 self._open_video = self._clip_cache = None
         self._close_video()
-        video = self.open_video(*self._videos[video_index])
-        self._open_video = (os.getpid(), video_index, video)
+        video = self.open_video(path, info)
+        self._open_video = (os.getpid(), path, video)
         return video
 
     def __getstate__(self) -> dict[str, Any]:
@@ -346,57 +345,79 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         path, info = self._videos[video_index]
         try:
             offset, length = self._sampling_window(video_index)
-            rng = random.Random(f"{epoch_key}:{video_index}")
-            clips = self._clip_sampler.sample_all(length, info, rng)
+            clips = self._clip_sampler.sample_all(length, info, random.Random(f"{epoch_key}:{video_index}"))
             if slot >= len(clips):
                 raise DataError(f"{path}: has {len(clips)} clips now, expected more than {slot}")
             clip = clips[slot]
-            loaded = self._load_clip(video_index, clip, offset)
+            video = self._video(video_index)
+            windows = [
+                video.plan_window(start, end, self.frame_filter(video_index, clip, view, epoch_key))
+                for view, (start, end) in enumerate(self.clip_windows(video_index, clip, offset, length))
+            ]
+            loaded = self._load_windows(video_index, video, windows, many=isinstance(clip, ClipInfoList))
         except DataError as exc:
             self._record_skip(path, exc)
             return None
         sample = {
             **loaded,
-            "video_name": self._video(video_index).name,
+            "video_name": video.name,
             "video_index": video_index,
             "clip_index": clip.clip_index,
             "aug_index": clip.aug_index,
             **{k: v for k, v in info.items() if k not in self._reserved_keys},
-            **self.clip_annotation(info, clip, offset),
+            **self.clip_annotation(info, clip, windows, video),
         }
         return self._transform(sample) if self._transform is not None else sample
 
-    def clip_annotation(self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
-        """Per-clip targets added to a sample; datasets whose labels vary in time override it."""
+    # ------------------------------------------------------------------ hooks for datasets
+    def clip_windows(
+        self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float, length: float
+    ) -> list[tuple[Any, Any]]:
+        """Video-time windows to decode for a sampled clip (one per clip of a
+        :class:`ClipInfoList`); they end at the sampling window's end at the latest,
+        so a segment's clip never shows frames from outside the segment."""
+        starts = clip.clip_start_sec if isinstance(clip, ClipInfoList) else [clip.clip_start_sec]
+        ends = clip.clip_end_sec if isinstance(clip, ClipInfoList) else [clip.clip_end_sec]
+        return [(offset + start, offset + min(end, length)) for start, end in zip(starts, ends)]
+
+    def frame_filter(
+        self, video_index: int, clip: ClipInfo | ClipInfoList, view: int, epoch_key: str
+    ) -> FrameFilter | None:
+        """Which frames of a window to decode (``frames_per_clip`` evenly spaced by default).
+
+        ``epoch_key`` seeds any randomness, so all workers agree on a sample.
+        """
+        return self._frame_filter
+
+    def clip_annotation(
+        self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, windows: list[ClipWindow], video: Video
+    ) -> dict[str, Any]:
+        """Per-clip targets added to a sample; datasets whose labels vary in time override it.
+
+        ``windows`` hold each decoded clip's window and frame indices (frame ``i``
+        is shown at ``i / video.fps``).
+        """
         return {}
 
-    def _load_clip(self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
-        """Decoded streams of a clip (lists of them for a :class:`ClipInfoList`)."""
-        if isinstance(clip, ClipInfoList):
-            windows = [(offset + s, offset + e) for s, e in zip(clip.clip_start_sec, clip.clip_end_sec)]
-        else:
-            windows = [(offset + clip.clip_start_sec, offset + clip.clip_end_sec)]
+    # ------------------------------------------------------------------ decoding
+    def _load_windows(self, video_index: int, video: Video, windows: list[ClipWindow], many: bool) -> dict[str, Any]:
+        """Decoded streams of a clip (lists of them for several windows), cached for its augmentations."""
         key = (video_index, tuple(windows))
         if self._clip_cache is not None and self._clip_cache[0] == key:
             decoded = self._clip_cache[1]
         else:
-            decoded = self._decode_windows(video_index, windows)
+            decoded = self._decode_windows(video_index, video, windows)
             self._clip_cache = (key, decoded)
-        if isinstance(clip, ClipInfoList):
+        if many:
             return {name: [d[name] for d in decoded] for name in decoded[0] if decoded[0][name] is not None}
         return {name: value for name, value in decoded[0].items() if value is not None}
 
-    def _decode_windows(self, video_index: int, windows: list[tuple[Fraction, Fraction]]) -> list[dict[str, Any]]:
-        video = self._video(video_index)
-        if hasattr(video, "get_clips"):
-            clips = video.get_clips(windows, self._frame_filter)
-        else:
-            clips = [video.get_clip(s, e, self._frame_filter) for s, e in windows]
+    def _decode_windows(self, video_index: int, video: Video, windows: list[ClipWindow]) -> list[dict[str, Any]]:
         keep = ("video", "audio") if self._decode_video else ("audio",)
-        decoded = [{k: clip.get(k) for k in keep} for clip in clips]
+        decoded = [{k: clip.get(k) for k in keep} for clip in video.read_windows(windows)]
         info = self._videos[video_index][1]
         for stream in self._streams:
-            for entries, extra in zip(decoded, stream.load_clips(info, video, windows, self._frame_filter)):
+            for entries, extra in zip(decoded, stream.load_clips(info, video, windows)):
                 entries.update(extra)
         return decoded
 

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
 import torch
 
-from vidray.errors import ClipOutOfRangeError
+from vidray.errors import ClipOutOfRangeError, DecodeError
 
 FrameFilter = Callable[[list[int]], list[int]]
 
 # Clip boundaries are compared with a tolerance so that a boundary computed in
 # floating point (e.g. 8 * 8 / 30) still selects the frame it names.
 TIME_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class ClipWindow:
+    """One clip's window in seconds and the grid indices of the frames it keeps."""
+
+    start_sec: float | Fraction
+    end_sec: float | Fraction
+    frame_indices: tuple[int, ...]
 
 
 class Video(ABC):
@@ -26,9 +36,16 @@ class Video(ABC):
     clip ``[start_sec, end_sec)`` holds frames ``ceil(start * fps) ...`` up to,
     not including, ``ceil(end * fps)``, exactly the frames whose timestamps fall
     in the half-open window for constant-frame-rate sources.
+
+    A source implements :meth:`_decode_frames` (and :meth:`get_audio` if it has
+    sound); clip assembly, index checks and multi-clip batching live here.
     """
 
     name: str
+    #: The sample key of this source's frames ("video"; "flow" for optical flow).
+    stream_key = "video"
+    #: False for an encoded video opened with ``decode_video=False``.
+    decodes_video = True
 
     @property
     @abstractmethod
@@ -45,17 +62,67 @@ class Video(ABC):
         return max(1, round(self.duration * self.fps))
 
     @abstractmethod
-    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
-        """Decodes just these frames: ``{"video": uint8 [C, T, H, W], "frame_indices": [...]}``."""
+    def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
+        """uint8 ``[C, T, H, W]`` for these valid grid indices, in the given order."""
 
-    @abstractmethod
+    def get_audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
+        """Mono float32 waveform of ``[start_sec, end_sec)``, or ``None`` without sound."""
+        return None
+
+    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
+        """Decodes just these frames (any order, repeats allowed): ``{"video": uint8 [C, T, H, W], "frame_indices"}``."""
+        if not self.decodes_video:
+            raise DecodeError(f"{self.name}: opened with decode_video=False")
+        indices = self.check_frame_indices(frame_indices)
+        return {self.stream_key: self._decode_frames(indices), "frame_indices": indices}
+
     def get_clip(
         self,
         start_sec: float | Fraction,
         end_sec: float | Fraction,
         frame_filter: FrameFilter | None = None,
     ) -> dict[str, Any]:
-        """The frames in ``[start_sec, end_sec)`` (optionally only those ``frame_filter`` keeps)."""
+        """The frames in ``[start_sec, end_sec)`` (optionally only those ``frame_filter`` keeps)
+        and the audio of the window: ``{"video", "audio", "frame_indices"}``."""
+        return self.get_clips([(start_sec, end_sec)], frame_filter)[0]
+
+    def get_clips(
+        self,
+        windows: Sequence[tuple[float | Fraction, float | Fraction]],
+        frame_filter: FrameFilter | None = None,
+    ) -> list[dict[str, Any]]:
+        """Several clips, their frames decoded together (one pass where the source allows)."""
+        planned = [self.plan_window(start, end, frame_filter) for start, end in windows]
+        return self.read_windows(planned)
+
+    def plan_window(
+        self, start_sec: float | Fraction, end_sec: float | Fraction, frame_filter: FrameFilter | None = None
+    ) -> ClipWindow:
+        """The frames a clip will hold, before anything is decoded."""
+        if not self.decodes_video:
+            self._check_window(start_sec, end_sec)
+            return ClipWindow(start_sec, end_sec, ())
+        indices = self.clip_frame_indices(start_sec, end_sec)
+        if frame_filter is not None:
+            indices = frame_filter(indices)
+            if not indices:
+                raise ClipOutOfRangeError(f"{self.name}: the frame filter kept no frame of [{float(start_sec):.3f}, {float(end_sec):.3f}) s")
+        return ClipWindow(start_sec, end_sec, tuple(self.check_frame_indices(indices)))
+
+    def read_windows(self, windows: Sequence[ClipWindow]) -> list[dict[str, Any]]:
+        """Decodes planned windows: the union of their frames in one call, then split per clip."""
+        clips = [{"audio": self.get_audio(w.start_sec, w.end_sec), "frame_indices": list(w.frame_indices)} for w in windows]
+        if self.decodes_video:
+            union = sorted({i for w in windows for i in w.frame_indices})
+            frames = self._decode_frames(union)
+            position = {index: p for p, index in enumerate(union)}
+            for clip, window in zip(clips, windows):
+                rows = torch.tensor([position[i] for i in window.frame_indices])
+                clip[self.stream_key] = frames.index_select(1, rows)
+        else:
+            for clip in clips:
+                clip[self.stream_key] = None
+        return clips
 
     def close(self) -> None:
         """Releases file handles; the default source holds none."""
@@ -68,12 +135,7 @@ class Video(ABC):
 
     def clip_frame_indices(self, start_sec: float | Fraction, end_sec: float | Fraction) -> list[int]:
         """Grid indices of the frames in ``[start_sec, end_sec)``, clipped to the video's end."""
-        start, end = float(start_sec), float(end_sec)
-        if start < -TIME_EPS or end <= start or start >= self.duration - TIME_EPS:
-            raise ClipOutOfRangeError(
-                f"{self.name}: clip [{start:.3f}, {end:.3f}) s is outside the video "
-                f"(duration {self.duration:.3f} s); expected 0 <= start < end and start < duration"
-            )
+        start, end = self._check_window(start_sec, end_sec)
         first = max(0, math.ceil(start * self.fps - TIME_EPS))
         last = min(math.ceil(end * self.fps - TIME_EPS), self.num_frames)
         if last <= first:
@@ -81,6 +143,15 @@ class Video(ABC):
                 f"{self.name}: clip [{start:.3f}, {end:.3f}) s holds no frame at {self.fps:.3f} fps"
             )
         return list(range(first, last))
+
+    def _check_window(self, start_sec: float | Fraction, end_sec: float | Fraction) -> tuple[float, float]:
+        start, end = float(start_sec), float(end_sec)
+        if start < -TIME_EPS or end <= start or start >= self.duration - TIME_EPS:
+            raise ClipOutOfRangeError(
+                f"{self.name}: clip [{start:.3f}, {end:.3f}) s is outside the video "
+                f"(duration {self.duration:.3f} s); expected 0 <= start < end and start < duration"
+            )
+        return start, end
 
     def check_frame_indices(self, frame_indices: Sequence[int]) -> list[int]:
         indices = [int(i) for i in frame_indices]

@@ -49,6 +49,7 @@ from vidray.data.annotations import annotation_error, parse_number, read_annotat
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, FPS_KEY, FRAME_PATHS_KEY, LabeledVideoDataset
 from vidray.data.labeled_video_paths import VIDEO_EXTENSIONS, report_missing
+from vidray.data.video import ClipWindow, Video
 from vidray.errors import AnnotationError, MediaNotFoundError, UnknownLabelError
 
 logger = logging.getLogger(__name__)
@@ -295,7 +296,9 @@ class AvaDataset(LabeledVideoDataset):
         self.class_ids = list(class_ids)
         self._column = {class_id: column for column, class_id in enumerate(self.class_ids)}
 
-    def clip_annotation(self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
+    def clip_annotation(
+        self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, windows: list[ClipWindow], video: Video
+    ) -> dict[str, Any]:
         boxes = torch.tensor(info["boxes"], dtype=torch.float32).reshape(-1, 4)
         multi_hot = torch.zeros(len(info["labels"]), len(self.class_ids), dtype=torch.float32)
         for row, actions in enumerate(info["labels"]):

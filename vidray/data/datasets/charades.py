@@ -33,7 +33,7 @@ from vidray.data.annotations import annotation_error, label_of, parse_number, re
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, FPS_KEY, FRAME_PATHS_KEY, LabeledVideoDataset
 from vidray.data.labeled_video_paths import VIDEO_EXTENSIONS, report_missing
-from vidray.data.video import TIME_EPS
+from vidray.data.video import TIME_EPS, ClipWindow, Video
 from vidray.errors import UnknownLabelError
 
 NUM_CLASSES = 157
@@ -218,39 +218,28 @@ class Charades(LabeledVideoDataset):
         )
         self._actions = actions
         self._target = target
-        self._sample_video_index = 0
-
-    def _load_sample(self, video_index: int, slot: int, epoch_key: str) -> dict[str, Any] | None:
-        self._sample_video_index = video_index  # per-frame targets read the frame times of this video
-        return super()._load_sample(video_index, slot, epoch_key)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def clip_annotation(self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
+    def clip_annotation(
+        self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, windows: list[ClipWindow], video: Video
+    ) -> dict[str, Any]:
         actions = self._actions[info["video_name"]]
-        if isinstance(clip, ClipInfoList):
-            windows = zip(clip.clip_start_sec, clip.clip_end_sec)
-            label: Any = [self._clip_target(actions, offset + s, offset + e) for s, e in windows]
-        else:
-            label = self._clip_target(actions, offset + clip.clip_start_sec, offset + clip.clip_end_sec)
+        targets = [self._clip_target(actions, window, video.fps) for window in windows]
+        label: Any = targets if isinstance(clip, ClipInfoList) else targets[0]
         return {"label": label, "video_label": self._multi_hot(actions)}
 
-    def _clip_target(self, actions: list[Action], start: float, end: float) -> torch.Tensor:
+    def _clip_target(self, actions: list[Action], window: ClipWindow, fps: float) -> torch.Tensor:
         if self._target == "per_clip":
             # With the tolerance clip_frame_indices uses, so that a boundary computed
             # in floating point agrees with the frames the window holds.
+            start, end = float(window.start_sec), float(window.end_sec)
             return self._multi_hot(a for a in actions if a.start_sec < end - TIME_EPS and a.end_sec >= start - TIME_EPS)
-        # The frames just decoded (the video is still open): its grid indices in
-        # the window, thinned by the same frame filter.
-        video = self._video(self._sample_video_index)
-        indices = video.clip_frame_indices(start, end)
-        if self._frame_filter is not None:
-            indices = self._frame_filter(indices)
-        target = torch.zeros(len(indices), self.num_classes)
-        for row, frame in enumerate(indices):
-            time = frame / video.fps
+        target = torch.zeros(len(window.frame_indices), self.num_classes)
+        for row, frame in enumerate(window.frame_indices):
+            time = frame / fps
             for action in actions:
                 if action.start_sec <= time <= action.end_sec:
                     target[row, action.label] = 1.0

@@ -32,11 +32,11 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 from torch.utils.data import RandomSampler
-from torchvision.io import ImageReadMode, decode_image
 
 from vidray import io as vio
 from vidray.data.annotations import annotation_error, parse_number, read_csv_rows
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
+from vidray.data.image import load_image
 from vidray.data.labeled_video_dataset import (
     DATASETS,
     DURATION_KEY,
@@ -46,7 +46,8 @@ from vidray.data.labeled_video_dataset import (
     LabeledVideoDataset,
 )
 from vidray.data.labeled_video_paths import report_missing
-from vidray.errors import DataError, DecodeError, UnknownLabelError
+from vidray.data.video import ClipWindow, FrameFilter, Video
+from vidray.errors import DataError, UnknownLabelError
 
 logger = logging.getLogger(__name__)
 
@@ -333,8 +334,7 @@ class DomsevVideoDataset(LabeledVideoDataset):
             missing_videos=missing,
             **kwargs,
         )
-        if frame_filter is not None:
-            self._frame_filter = frame_filter
+        self._user_frame_filter = frame_filter
 
     def _clip_entries(self, clip_sampler: PtvClipSampler, sources: dict[str, _Source]) -> list[tuple[str, dict[str, Any]]]:
         """One entry per clip of a PyTorchVideo-style sampler, its window as the entry's segment."""
@@ -352,12 +352,18 @@ class DomsevVideoDataset(LabeledVideoDataset):
                                         SEGMENT_KEY: segment}))
         return pairs
 
-    def clip_annotation(self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
+    def clip_annotation(
+        self, info: dict[str, Any], clip: ClipInfo | ClipInfoList, windows: list[ClipWindow], video: Video
+    ) -> dict[str, Any]:
+        parts = [self._clip_labels(info["video_id"], w.start_sec, w.end_sec) for w in windows]
         if isinstance(clip, ClipInfoList):
-            parts = [self._clip_labels(info["video_id"], offset + s, offset + e)
-                     for s, e in zip(clip.clip_start_sec, clip.clip_end_sec)]
             return {key: [part[key] for part in parts] for key in parts[0]}
-        return self._clip_labels(info["video_id"], offset + clip.clip_start_sec, offset + clip.clip_end_sec)
+        return parts[0]
+
+    def frame_filter(
+        self, video_index: int, clip: ClipInfo | ClipInfoList, view: int, epoch_key: str
+    ) -> FrameFilter | None:
+        return self._user_frame_filter or super().frame_filter(video_index, clip, view, epoch_key)
 
     def _clip_labels(self, video_id: str, start: float | Fraction, stop: float | Fraction) -> dict[str, Any]:
         """PyTorchVideo's unpacking: each overlapping segment repeated once per label frame it covers."""
@@ -418,7 +424,7 @@ class DomsevFrameDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         frame, label = self._frames[index]
-        data = {"frame_id": frame.frame_id, "video_id": frame.video_id, "image": _load_image(frame.frame_file_path),
+        data = {"frame_id": frame.frame_id, "video_id": frame.video_id, "image": load_image(frame.frame_file_path),
                 "label": label}
         return self._transform(data) if self._transform is not None else data
 
@@ -432,9 +438,3 @@ def _frame_label(number: int, segments: Sequence[LabelData]) -> int | None:
     return label
 
 
-def _load_image(path: str) -> torch.Tensor:
-    data = vio.read_bytes(path)
-    try:
-        return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    except RuntimeError as exc:
-        raise DecodeError(f"{path}: cannot decode image ({exc})") from None

@@ -34,7 +34,7 @@ from torch.utils.data import RandomSampler
 
 from vidray import io as vio
 from vidray.data.annotations import annotation_error, parse_number, read_csv_rows
-from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
+from vidray.data.clip_sampling import ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, SEGMENT_KEY, LabeledVideoDataset
 from vidray.data.labeled_video_paths import report_missing
 from vidray.errors import UnknownLabelError
@@ -114,14 +114,6 @@ class EpicKitchens100Dataset(LabeledVideoDataset):
         super().__init__(*args, **kwargs)
         self.verb_classes = list(verb_classes)
         self.noun_classes = list(noun_classes)
-
-    def _load_clip(self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
-        _, length = self._sampling_window(video_index)
-        if isinstance(clip, ClipInfoList):
-            clip = clip._replace(clip_end_sec=[min(end, length) for end in clip.clip_end_sec])
-        else:
-            clip = clip._replace(clip_end_sec=min(clip.clip_end_sec, length))
-        return super()._load_clip(video_index, clip, offset)
 
 
 @DATASETS.register("epic_kitchens_100")

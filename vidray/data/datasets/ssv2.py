@@ -244,39 +244,25 @@ class SSv2(LabeledVideoDataset):
         )
         self._frames_per_clip = frames_per_clip
         self._rand_sample_frames = rand_sample_frames
-        self._sample_epoch_key = ""
-        self._whole_video_cache: tuple[Any, dict[str, Any]] | None = None
 
-    def _load_sample(self, video_index: int, slot: int, epoch_key: str) -> dict[str, Any] | None:
-        self._sample_epoch_key = epoch_key  # seeds the frame jitter of this sample
-        return super()._load_sample(video_index, slot, epoch_key)
+    def clip_windows(
+        self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float, length: float
+    ) -> list[tuple[Any, Any]]:
+        """The whole video for every clip, whatever the sampled window (PyTorchVideo's SSv2 semantics)."""
+        count = len(clip.clip_index) if isinstance(clip, ClipInfoList) else 1
+        return [(offset, offset + length)] * count
 
-    def _load_clip(self, video_index: int, clip: ClipInfo | ClipInfoList, offset: float) -> dict[str, Any]:
-        """The whole video, whatever the clip's window (PyTorchVideo's SSv2 semantics)."""
-        many = isinstance(clip, ClipInfoList)
-        clip_indices = list(clip.clip_index) if many else [clip.clip_index]
-        # aug_index is left out: augmented views of one clip share its frames.
-        key = (video_index, self._sample_epoch_key if self._rand_sample_frames else None, tuple(clip_indices))
-        if self._whole_video_cache is not None and self._whole_video_cache[0] == key:
-            decoded = self._whole_video_cache[1]
-        else:
-            video = self._video(video_index)
-            decoded = [
-                video.get_clip(0, video.duration, self._frame_filter_for(video_index, clip_index, view))
-                for view, clip_index in enumerate(clip_indices)
-            ]
-            self._whole_video_cache = (key, decoded)
-        keep = ("video", "audio")
-        if many:
-            return {k: [d[k] for d in decoded] for k in keep if decoded[0].get(k) is not None}
-        return {k: decoded[0][k] for k in keep if decoded[0].get(k) is not None}
+    def frame_filter(
+        self, video_index: int, clip: ClipInfo | ClipInfoList, view: int, epoch_key: str
+    ) -> Callable[[list[int]], list[int]] | None:
+        """One frame per equal segment: the middle one, or a random one with ``rand_sample_frames``.
 
-    def _frame_filter_for(self, video_index: int, clip_index: int, view: int) -> Callable[[list[int]], list[int]] | None:
+        Augmented views of one clip (``aug_index``) share its frames.
+        """
         if self._frames_per_clip is None:
             return None
-        rng = None
-        if self._rand_sample_frames:
-            rng = random.Random(f"{self._sample_epoch_key}:{video_index}:{clip_index}:{view}")
+        clip_index = clip.clip_index[view] if isinstance(clip, ClipInfoList) else clip.clip_index
+        rng = random.Random(f"{epoch_key}:{video_index}:{clip_index}:{view}") if self._rand_sample_frames else None
         count = self._frames_per_clip
 
         def keep(indices: list[int]) -> list[int]:

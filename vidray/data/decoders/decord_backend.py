@@ -22,7 +22,7 @@ import io
 import os
 from fractions import Fraction
 from types import ModuleType
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ import torch
 from vidray.data.audio import resample_waveform
 from vidray.data.decoders._common import import_optional, local_path_or_bytes, probe_header
 from vidray.data.encoded_video import DECODERS, EncodedVideo
-from vidray.data.video import FrameFilter, short_side_size
+from vidray.data.video import short_side_size
 from vidray.errors import DecodeError
 
 
@@ -91,7 +91,7 @@ class EncodedVideoDecord(EncodedVideo):
         except BaseException:
             self.close()
             raise
-        self._decode_video = decode_video and has_video
+        self.decodes_video = decode_video and has_video
 
     def _reader_input(self) -> str | io.BytesIO:
         return self._media if isinstance(self._media, str) else io.BytesIO(self._media)
@@ -138,27 +138,6 @@ class EncodedVideoDecord(EncodedVideo):
         return self._height, self._width
 
     # ------------------------------------------------------------------ clips
-    def get_clip(
-        self,
-        start_sec: float | Fraction,
-        end_sec: float | Fraction,
-        frame_filter: FrameFilter | None = None,
-    ) -> dict[str, Any]:
-        """``{"video": uint8 [C, T, H, W] | None, "audio": float32 [S] | None}`` for ``[start, end)``."""
-        if not self._decode_video:
-            return {"video": None, "audio": self._audio(start_sec, end_sec)}
-        indices = self.clip_frame_indices(start_sec, end_sec)
-        if frame_filter:
-            indices = frame_filter(indices)
-        return {"video": self._decode(indices), "audio": self._audio(start_sec, end_sec)}
-
-    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
-        """Exactly these frames (grid indices, any order, repeats allowed)."""
-        if not self._decode_video:
-            raise DecodeError(f"{self._source}: opened with decode_video=False")
-        indices = self.check_frame_indices(frame_indices)
-        return {"video": self._decode(indices), "frame_indices": indices}
-
     def _reader_indices(self, grid_indices: np.ndarray) -> np.ndarray:
         """decord's frame index for each grid index.
 
@@ -171,7 +150,7 @@ class EncodedVideoDecord(EncodedVideo):
         exact = (pos < len(grid)) & (grid[np.minimum(pos, len(grid) - 1)] == grid_indices)
         return np.where(exact, pos, np.maximum(pos - 1, 0))
 
-    def _decode(self, indices: list[int]) -> torch.Tensor:
+    def _decode_frames(self, indices: list[int]) -> torch.Tensor:
         reader_indices = self._reader_indices(np.asarray(indices, dtype=np.int64))
         unique, inverse = np.unique(reader_indices, return_inverse=True)
         try:
@@ -197,7 +176,7 @@ class EncodedVideoDecord(EncodedVideo):
             self._waveform = reader._array
         return self._waveform
 
-    def _audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
+    def get_audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
         """Mono float32 samples in ``[start, end)``, sample-accurate and aligned with the video."""
         if not self._decode_audio:
             return None

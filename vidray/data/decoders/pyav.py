@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from fractions import Fraction
-from typing import Any, BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator
 
 import av
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 
 from vidray.data.audio import resample_waveform
 from vidray.data.encoded_video import DECODERS, EncodedVideo
-from vidray.data.video import TIME_EPS, FrameFilter, short_side_size
+from vidray.data.video import short_side_size
 from vidray.errors import ClipOutOfRangeError, DecodeError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 # Without a better estimate, clips further apart than this many seconds are
 # reached by seeking rather than by decoding through the gap.
 DEFAULT_SEEK_GAP_SEC = 2.0
+# Audio is decoded from this many samples before a clip (two 1024-sample AAC frames).
+AUDIO_SEEK_MARGIN_SAMPLES = 2048
 
 
 @DECODERS.register("pyav")
@@ -75,6 +77,8 @@ class EncodedVideoPyAV(EncodedVideo):
         try:
             self._container = av.open(file, mode="r", metadata_errors="ignore")
         except (av.error.FFmpegError, ValueError, OSError) as exc:
+            self._container = None
+            self.close()
             raise DecodeError(f"{self._source}: cannot open as a media file ({exc})") from None
         streams = self._container.streams
         self._vs = streams.video[0] if streams.video else None
@@ -82,7 +86,7 @@ class EncodedVideoPyAV(EncodedVideo):
         if self._vs is None and (decode_video or self._as is None):
             self.close()
             raise DecodeError(f"{self._source}: has no video stream")
-        self._decode_video = decode_video and self._vs is not None
+        self.decodes_video = decode_video and self._vs is not None
         if self._vs is not None:
             self._init_video_timing(threads)
         else:
@@ -147,44 +151,6 @@ class EncodedVideoPyAV(EncodedVideo):
         """(height, width) of the returned frames, after ``short_side_size``."""
         return self._height, self._width
 
-    # ------------------------------------------------------------------ clips
-    def get_clip(
-        self,
-        start_sec: float | Fraction,
-        end_sec: float | Fraction,
-        frame_filter: FrameFilter | None = None,
-    ) -> dict[str, Any]:
-        """``{"video": uint8 [C, T, H, W] | None, "audio": float32 [S] | None}`` for ``[start, end)``."""
-        return self.get_clips([(start_sec, end_sec)], frame_filter)[0]
-
-    def get_clips(
-        self,
-        windows: Sequence[tuple[float | Fraction, float | Fraction]],
-        frame_filter: FrameFilter | None = None,
-    ) -> list[dict[str, Any]]:
-        """Several clips of this video, decoded in as few passes as their spacing allows."""
-        if not self._decode_video:
-            return [{"video": None, "audio": self._audio(s, e)} for s, e in windows]
-        per_clip = []
-        for start, end in windows:
-            indices = self.clip_frame_indices(start, end)
-            per_clip.append(frame_filter(indices) if frame_filter else indices)
-        frames = self._decode_frames(sorted({i for idx in per_clip for i in idx}))
-        clips = []
-        for (start, end), indices in zip(windows, per_clip):
-            video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(3, 0, 1, 2)
-            clips.append({"video": video.contiguous(), "audio": self._audio(start, end)})
-        return clips
-
-    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
-        """Exactly these frames (grid indices, any order, repeats allowed)."""
-        if not self._decode_video:
-            raise DecodeError(f"{self._source}: opened with decode_video=False")
-        indices = self.check_frame_indices(frame_indices)
-        frames = self._decode_frames(sorted(set(indices)))
-        video = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(3, 0, 1, 2)
-        return {"video": video.contiguous(), "frame_indices": indices}
-
     # ------------------------------------------------------------------ video decoding
     def _frame_index(self, pts: int) -> int:
         return round(float((pts - self._origin_pts) * self._tb) * self._fps)
@@ -195,7 +161,12 @@ class EncodedVideoPyAV(EncodedVideo):
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         return frame.to_ndarray(format="rgb24", width=self._width, height=self._height)
 
-    def _decode_frames(self, wanted: list[int]) -> dict[int, np.ndarray]:
+    def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
+        frames = self._decode_sorted(sorted(set(frame_indices)))
+        video = torch.from_numpy(np.stack([frames[i] for i in frame_indices]))
+        return video.permute(3, 0, 1, 2).contiguous()
+
+    def _decode_sorted(self, wanted: list[int]) -> dict[int, np.ndarray]:
         """RGB arrays for the sorted grid indices ``wanted``.
 
         A grid index with no frame of its own (variable frame rate, dropped
@@ -297,7 +268,7 @@ class EncodedVideoPyAV(EncodedVideo):
         return gap > (self._keyframe_gap or DEFAULT_SEEK_GAP_SEC)
 
     # ------------------------------------------------------------------ audio
-    def _audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
+    def get_audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
         """Mono float32 samples in ``[start, end)``, sample-accurate and aligned with the video."""
         if self._as is None:
             return None
@@ -307,7 +278,10 @@ class EncodedVideoPyAV(EncodedVideo):
         first = int(round((self._origin + start) * rate))
         last = int(round((self._origin + end) * rate))
         chunks: list[np.ndarray] = []
-        seek_pts = int(max(self._origin + start - 0.1, 0) / stream.time_base)
+        # Seek a few codec frames early (AAC decodes a frame from its predecessor's
+        # overlap), and before time 0 if need be: the first packets carry negative times.
+        margin = max(AUDIO_SEEK_MARGIN_SAMPLES / rate, 0.1)
+        seek_pts = int((self._origin + start - margin) / stream.time_base)
         try:
             self._container.seek(seek_pts, stream=stream, backward=True, any_frame=False)
             for packet in self._container.demux(stream):
@@ -343,7 +317,7 @@ class EncodedVideoPyAV(EncodedVideo):
         if container is not None:
             container.close()
             self._container = None
-        if hasattr(self._file, "close"):
+        if hasattr(self._file, "close"):  # a path string has nothing to close
             self._file.close()
 
 

@@ -27,7 +27,7 @@ import os
 import re
 from fractions import Fraction
 from types import ModuleType
-from typing import Any, BinaryIO, Literal, Sequence
+from typing import Any, BinaryIO, Literal
 
 import torch
 
@@ -40,7 +40,7 @@ from vidray.data.decoders._common import (
     probe_header,
 )
 from vidray.data.encoded_video import DECODERS, EncodedVideo
-from vidray.data.video import FrameFilter, short_side_size
+from vidray.data.video import short_side_size
 from vidray.errors import DecodeError
 
 # How errors name this backend, whichever of its two names was asked for.
@@ -117,7 +117,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
         except BaseException:
             self.close()
             raise
-        self._decode_video = decode_video and has_video
+        self.decodes_video = decode_video and has_video
 
     # ------------------------------------------------------------------ opening
     def _open(self, decoder_cls: Any, media: str | bytes, **options: Any) -> Any:
@@ -168,28 +168,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
         return self._height, self._width
 
     # ------------------------------------------------------------------ clips
-    def get_clip(
-        self,
-        start_sec: float | Fraction,
-        end_sec: float | Fraction,
-        frame_filter: FrameFilter | None = None,
-    ) -> dict[str, Any]:
-        """``{"video": uint8 [C, T, H, W] | None, "audio": float32 [S] | None}`` for ``[start, end)``."""
-        if not self._decode_video:
-            return {"video": None, "audio": self._audio(start_sec, end_sec)}
-        indices = self.clip_frame_indices(start_sec, end_sec)
-        if frame_filter:
-            indices = frame_filter(indices)
-        return {"video": self._decode(indices), "audio": self._audio(start_sec, end_sec)}
-
-    def get_frames(self, frame_indices: Sequence[int]) -> dict[str, Any]:
-        """Exactly these frames (grid indices, any order, repeats allowed)."""
-        if not self._decode_video:
-            raise DecodeError(f"{self._source}: opened with decode_video=False")
-        indices = self.check_frame_indices(frame_indices)
-        return {"video": self._decode(indices), "frame_indices": indices}
-
-    def _decode(self, indices: list[int]) -> torch.Tensor:
+    def _decode_frames(self, indices: list[int]) -> torch.Tensor:
         unique = sorted(set(indices))
         # Half a frame period after the grid point, never past the last frame's start.
         latest = max(self._origin, self._end - 0.5 / self._fps)
@@ -203,7 +182,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
         return batch.index_select(0, order).permute(1, 0, 2, 3).contiguous()
 
     # ------------------------------------------------------------------ audio
-    def _audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
+    def get_audio(self, start_sec: float | Fraction, end_sec: float | Fraction) -> torch.Tensor | None:
         """Mono float32 samples in ``[start, end)``, sample-accurate and aligned with the video."""
         if self._ad is None:
             return None
