@@ -20,51 +20,42 @@ from vidray.data.clip_sampling import (
     make_clip_sampler,
 )
 from vidray.data.collate import collate_skipping_none
-from vidray.data.datasets import (
-    Ava,
-    AvaDataset,
-    Charades,
-    DomsevFrameDataset,
-    DomsevVideoDataset,
-    EpicKitchens100,
-    Hmdb51,
-    Kinetics,
-    SSv2,
-    Ucf101,
-    detection_collate,
-)
+from vidray.data.datasets import *  # noqa: F403  (the named datasets)
+from vidray.data.datasets import __all__ as _dataset_names
 from vidray.data.encoded_video import DECODERS, EncodedVideo
+from vidray.data.flow import FlowStream, FlowVideo, dequantize_flow
 from vidray.data.frame_video import FrameVideo
+from vidray.data.imu import IMUData, IMUStream
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
 from vidray.data.labeled_video_paths import LabeledVideoPaths, labeled_video_dataset
-from vidray.data.video import Video
+from vidray.data.video import ClipWindow, Video
 
 __all__ = [
     "CLIP_SAMPLERS",
     "ClipInfo",
     "ClipInfoList",
     "ClipSampler",
-    "Charades",
+    "ClipWindow",
     "ConstantClipsPerVideoSampler",
     "DATASETS",
     "DECODERS",
     "EncodedVideo",
-    "EpicKitchens100",
+    "FlowStream",
+    "FlowVideo",
     "FrameVideo",
-    "Hmdb51",
-    "Kinetics",
+    "IMUData",
+    "IMUStream",
     "LabeledVideoDataset",
     "LabeledVideoPaths",
     "RandomClipSampler",
     "RandomMultiClipSampler",
     "RandomMultiClipSamplerTruncateFromStart",
-    "SSv2",
     "UniformClipSampler",
     "UniformClipSamplerTruncateFromStart",
-    "Ucf101",
     "Video",
     "collate_skipping_none",
+    "dequantize_flow",
     "labeled_video_dataset",
     "make_clip_sampler",
+    *_dataset_names,
 ]
-__all__ += ["Ava", "AvaDataset", "DomsevFrameDataset", "DomsevVideoDataset", "detection_collate"]

@@ -9,6 +9,18 @@ from vidray.data.datasets.kinetics import Kinetics
 from vidray.data.datasets.ssv2 import SSv2
 from vidray.data.datasets.ucf101 import Ucf101
 
-__all__ = ["Hmdb51", "Kinetics", "Ucf101"]
-__all__ += ["Ava", "AvaDataset", "DomsevFrameDataset", "DomsevVideoDataset", "LabelType", "detection_collate"]
-__all__ += ["Charades", "EpicKitchens100", "EpicKitchens100Dataset", "SSv2"]
+__all__ = [
+    "Ava",
+    "AvaDataset",
+    "Charades",
+    "DomsevFrameDataset",
+    "DomsevVideoDataset",
+    "EpicKitchens100",
+    "EpicKitchens100Dataset",
+    "Hmdb51",
+    "Kinetics",
+    "LabelType",
+    "SSv2",
+    "Ucf101",
+    "detection_collate",
+]
