@@ -24,7 +24,30 @@ DECODERS: Registry[type["EncodedVideo"]] = Registry("decoders")
 
 
 class EncodedVideo(Video):
-    """Base class of compressed-video decoders; use the ``from_*`` constructors."""
+    """Base class of compressed-video decoders; use the ``from_*`` constructors.
+
+    A backend sets ``_duration``, ``_fps``, ``_height`` and ``_width`` (the
+    returned frame size) when it opens a file, and implements
+    ``_decode_frames`` and ``get_audio``.
+    """
+
+    _duration: float
+    _fps: float
+    _height: int
+    _width: int
+
+    @property
+    def duration(self) -> float:
+        return self._duration
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the returned frames, after ``short_side_size``."""
+        return self._height, self._width
 
     @classmethod
     def from_path(

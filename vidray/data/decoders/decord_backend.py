@@ -123,20 +123,6 @@ class EncodedVideoDecord(EncodedVideo):
         # The grid index each frame's timestamp rounds to, as the PyAV backend rounds it.
         self._frame_grid = np.round(times[:, 0].astype(np.float64) * self._fps).astype(np.int64)
 
-    # ------------------------------------------------------------------ metadata
-    @property
-    def duration(self) -> float:
-        return self._duration
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """(height, width) of the returned frames, after ``short_side_size``."""
-        return self._height, self._width
-
     # ------------------------------------------------------------------ clips
     def _reader_indices(self, grid_indices: np.ndarray) -> np.ndarray:
         """decord's frame index for each grid index.

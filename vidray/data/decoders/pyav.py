@@ -138,19 +138,6 @@ class EncodedVideoPyAV(EncodedVideo):
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
         return end - start
 
-    @property
-    def duration(self) -> float:
-        return self._duration
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """(height, width) of the returned frames, after ``short_side_size``."""
-        return self._height, self._width
-
     # ------------------------------------------------------------------ video decoding
     def _frame_index(self, pts: int) -> int:
         return round(float((pts - self._origin_pts) * self._tb) * self._fps)

@@ -153,20 +153,6 @@ class EncodedVideoTorchCodec(EncodedVideo):
             raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
         self._end = float(meta.end_stream_seconds or self._origin + self._duration)
 
-    # ------------------------------------------------------------------ metadata
-    @property
-    def duration(self) -> float:
-        return self._duration
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def frame_size(self) -> tuple[int, int]:
-        """(height, width) of the returned frames, after ``short_side_size``."""
-        return self._height, self._width
-
     # ------------------------------------------------------------------ clips
     def _decode_frames(self, indices: list[int]) -> torch.Tensor:
         unique = sorted(set(indices))
