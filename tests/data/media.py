@@ -53,3 +53,24 @@ def write_indexed_video(
     write_video(path, indexed_frames(num_frames, height, width), fps=fps, audio=samples,
                 audio_sample_rate=audio_sample_rate, codec_options=codec_options)
     return str(path)
+
+
+def encode_image(image: torch.Tensor, fmt: str = "png", quality: int = 95) -> bytes:
+    """A uint8 [C, H, W] tensor (C = 1 or 3) as PNG or JPEG bytes."""
+    import io
+
+    from PIL import Image
+
+    array = image.permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    out = io.BytesIO()
+    picture.save(out, format="PNG" if fmt == "png" else "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def write_image(path, image: torch.Tensor) -> None:
+    """Writes a uint8 [C, H, W] tensor as an image file (format from the suffix)."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.write_bytes(encode_image(image, "png" if path.suffix == ".png" else "jpeg"))

@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 import torch
-from media import decoded_indices, indexed_frames, write_indexed_video
+from media import decoded_indices, indexed_frames, write_image, write_indexed_video
 from torch.utils.data import DataLoader, SequentialSampler
-from torchvision.io import write_png
 
 from vidray.data import DATASETS, Ava, detection_collate, make_clip_sampler
 from vidray.data.datasets.ava import read_label_map
@@ -139,7 +138,7 @@ def test_pytorchvideo_frame_list_with_official_keyframes(tmp_path):
     lines = ["original_video_id video_id frame_id path labels"]
     for i, frame in enumerate(frames):
         (tmp_path / "frames" / "movieA").mkdir(parents=True, exist_ok=True)
-        write_png(frame.contiguous(), str(tmp_path / "frames" / "movieA" / f"movieA_{i + 1:06d}.png"))
+        write_image(tmp_path / "frames" / "movieA" / f"movieA_{i + 1:06d}.png", frame)
         lines.append(f"movieA 0 {i} movieA/movieA_{i + 1:06d}.png \"\"")
     (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "ava_train_v2.2.csv").write_text(

@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 import torch
-from media import decoded_indices, indexed_frames, write_indexed_video
+from media import decoded_indices, indexed_frames, write_image, write_indexed_video
 from torch.utils.data import SequentialSampler
-from torchvision.io import write_png
 
 from vidray.data import DATASETS, DomsevFrameDataset, DomsevVideoDataset, UniformClipSampler
 from vidray.data.datasets.domsev import LabelType, VideoClipInfo, VideoDatasetType
@@ -43,7 +42,7 @@ def encoded(tmp_path, video_file):
 def write_frame_folder(folder, num_frames):
     folder.mkdir(parents=True)
     for i, frame in enumerate(torch.from_numpy(indexed_frames(num_frames)).permute(0, 3, 1, 2)):
-        write_png(frame.contiguous(), str(folder / f"frame_{i + 1:04d}.png"))  # numbered 1..N
+        write_image(folder / f"frame_{i + 1:04d}.png", frame)  # numbered 1..N
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from media import encode_image
 from torch.utils.data import SequentialSampler
-from torchvision.io import encode_jpeg, encode_png
 
 from vidray import io as vio
 from vidray.data.clip_sampling import RandomMultiClipSampler, UniformClipSampler
@@ -38,8 +38,7 @@ def y_value(field: int) -> int:
 
 def gray_image(value: int, ext: str) -> bytes:
     image = torch.full((1, HEIGHT, WIDTH), value, dtype=torch.uint8)
-    data = encode_png(image) if ext == "png" else encode_jpeg(image, quality=95)
-    return data.numpy().tobytes()
+    return encode_image(image, ext)
 
 
 def flow_names(layout: str, field: int, ext: str) -> tuple[str, str]:
@@ -64,7 +63,7 @@ def write_flow(folder: Path, num_fields: int, layout: str = "denseflow", ext: st
 def write_rgb(folder: Path, num_frames: int) -> Path:
     for i in range(num_frames):
         image = torch.full((3, HEIGHT, WIDTH), 10 * i, dtype=torch.uint8)
-        vio.write_bytes(str(folder / f"img_{i + 1:05d}.png"), encode_png(image).numpy().tobytes())
+        vio.write_bytes(str(folder / f"img_{i + 1:05d}.png"), encode_image(image))
     return folder
 
 

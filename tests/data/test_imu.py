@@ -241,13 +241,13 @@ def test_csv_on_s3(ego4d_csv: str, s3_bucket: str) -> None:
 # ---------------------------------------------------------------- IMUStream
 @pytest.fixture
 def rgb_video(tmp_path: Path) -> FrameVideo:
-    from torchvision.io import encode_png
+    from media import encode_image
 
     from vidray import io as vio
 
     for i in range(10):
         image = torch.full((3, 8, 8), 10 * i, dtype=torch.uint8)
-        vio.write_bytes(str(tmp_path / "rgb" / f"{i:05d}.png"), encode_png(image).numpy().tobytes())
+        vio.write_bytes(str(tmp_path / "rgb" / f"{i:05d}.png"), encode_image(image))
     return FrameVideo.from_directory(str(tmp_path / "rgb"), fps=10.0)
 
 
