@@ -117,6 +117,9 @@ class Video(ABC):
             frames = self._decode_frames(union)
             position = {index: p for p, index in enumerate(union)}
             for clip, window in zip(clips, windows):
+                if list(window.frame_indices) == union:  # the usual single clip: no copy
+                    clip[self.stream_key] = frames
+                    continue
                 rows = torch.tensor([position[i] for i in window.frame_indices])
                 clip[self.stream_key] = frames.index_select(1, rows)
         else:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from fractions import Fraction
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import av
 import numpy as np
@@ -99,6 +100,7 @@ class EncodedVideoPyAV(EncodedVideo):
     def _init_video_timing(self, threads: int) -> None:
         vs = self._vs
         self._tb = vs.time_base
+        self._tb_seconds = float(vs.time_base)  # float: this runs per packet and per frame
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
         if not rate:
             raise DecodeError(f"{self._source}: video stream has no frame rate")
@@ -140,7 +142,7 @@ class EncodedVideoPyAV(EncodedVideo):
 
     # ------------------------------------------------------------------ video decoding
     def _frame_index(self, pts: int) -> int:
-        return round(float((pts - self._origin_pts) * self._tb) * self._fps)
+        return round((pts - self._origin_pts) * self._tb_seconds * self._fps)
 
     def _index_pts(self, index: int) -> int:
         return self._origin_pts + int(math.floor(index / self._fps / self._tb))
@@ -149,20 +151,30 @@ class EncodedVideoPyAV(EncodedVideo):
         return frame.to_ndarray(format="rgb24", width=self._width, height=self._height)
 
     def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
-        frames = self._decode_sorted(sorted(set(frame_indices)))
-        video = torch.from_numpy(np.stack([frames[i] for i in frame_indices]))
-        return video.permute(3, 0, 1, 2).contiguous()
+        """Converts each kept frame straight into its slot(s) of a ``[C, T, H, W]`` array:
+        no per-frame list, no stack, no transposing copy of the whole clip."""
+        slots: dict[int, list[int]] = defaultdict(list)
+        for position, index in enumerate(frame_indices):
+            slots[index].append(position)
+        out = np.empty((3, len(frame_indices), self._height, self._width), dtype=np.uint8)
 
-    def _decode_sorted(self, wanted: list[int]) -> dict[int, np.ndarray]:
-        """RGB arrays for the sorted grid indices ``wanted``.
+        def emit(index: int, frame: av.VideoFrame) -> None:
+            planes = self._to_rgb(frame).transpose(2, 0, 1)
+            for position in slots[index]:
+                out[:, position] = planes
+
+        self._decode_sorted(sorted(slots), emit)
+        return torch.from_numpy(out)
+
+    def _decode_sorted(self, wanted: list[int], emit: Callable[[int, av.VideoFrame], None]) -> None:
+        """Calls ``emit(index, frame)`` for each of the sorted grid indices ``wanted``.
 
         A grid index with no frame of its own (variable frame rate, dropped
         frames) takes the frame shown at that time: the latest earlier frame.
         """
-        out: dict[int, np.ndarray] = {}
         pos, from_start = 0, not self._perform_seek
         while pos < len(wanted):
-            new_pos = self._decode_pass(wanted, pos, out, from_start)
+            new_pos = self._decode_pass(wanted, pos, emit, from_start)
             if new_pos is None:  # the seek landed after the target (some demuxers do)
                 if from_start:
                     raise DecodeError(f"{self._source}: frame {wanted[pos]} cannot be reached by decoding")
@@ -170,10 +182,9 @@ class EncodedVideoPyAV(EncodedVideo):
                 from_start = True
                 continue
             pos, from_start = new_pos, not self._perform_seek
-        return out
 
     def _decode_pass(
-        self, wanted: list[int], pos: int, out: dict[int, np.ndarray], from_start: bool
+        self, wanted: list[int], pos: int, emit: Callable[[int, av.VideoFrame], None], from_start: bool
     ) -> int | None:
         """Seeks before ``wanted[pos]`` and decodes until done or until a new seek pays off.
 
@@ -204,10 +215,10 @@ class EncodedVideoPyAV(EncodedVideo):
                 if previous is None and index > wanted[pos] and not from_start:
                     return None
                 while pos < len(wanted) and wanted[pos] < index and previous is not None:
-                    out[wanted[pos]] = self._to_rgb(previous)
+                    emit(wanted[pos], previous)
                     pos += 1
                 while pos < len(wanted) and wanted[pos] <= index:
-                    out[wanted[pos]] = self._to_rgb(frame)
+                    emit(wanted[pos], frame)
                     pos += 1
                 previous, previous_index = frame, index
                 if pos == len(wanted):
@@ -222,7 +233,7 @@ class EncodedVideoPyAV(EncodedVideo):
                 raise ClipOutOfRangeError(
                     f"{self._source}: frame {wanted[pos]} is past the video's end ({self.num_frames} frames)"
                 )
-            out[wanted[pos]] = self._to_rgb(previous)
+            emit(wanted[pos], previous)
             pos += 1
         return pos
 
