@@ -170,6 +170,8 @@ def test_empty_video_list_is_an_error():
 def test_workers_never_share_a_video_opened_by_the_parent(videos, context):
     dataset = LabeledVideoDataset(videos, make_clip_sampler("uniform", 1.0), video_sampler=SequentialSampler)
     assert dataset[0]["video_index"] == 0  # leaves video 0 open in this process
-    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=context)
+    # The parent has decoded (and so built its colour converter) before the fork:
+    # a worker must not hang on anything it inherited. timeout turns a hang into a failure.
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=context, timeout=120)
     clips = sorted((int(s["video_index"]), decoded_indices(s["video"])[0]) for s in loader)
     assert clips == [(v, c * 10) for v in range(6) for c in range(3)]

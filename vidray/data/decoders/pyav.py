@@ -152,7 +152,8 @@ class EncodedVideoPyAV(EncodedVideo):
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         reformatter = _reformatter()
-        return reformatter.reformat(frame, format="rgb24", width=self._width, height=self._height).to_ndarray()
+        rgb = reformatter.reformat(frame, format="rgb24", width=self._width, height=self._height, threads=1)
+        return rgb.to_ndarray()
 
     def _decode_frames(self, frame_indices: list[int]) -> torch.Tensor:
         """Converts each kept frame straight into its slot(s) of a ``[C, T, H, W]`` array:
@@ -330,7 +331,12 @@ _thread_state = threading.local()
 def _reformatter() -> VideoReformatter:
     """This thread's colour converter. ``frame.to_ndarray(format=...)`` builds a new
     swscale context per frame (~2 ms at 340x256, 15x the conversion itself);
-    one reused converter keeps its context while the frame size stays the same."""
+    one reused converter keeps its context while the frame size stays the same.
+
+    It converts with one thread: data-loader workers already run in parallel,
+    and swscale's slice threads do not survive ``fork``, so a forked worker
+    that inherited a threaded context would hang using or freeing it.
+    """
     if not hasattr(_thread_state, "reformatter"):
         _thread_state.reformatter = VideoReformatter()
     return _thread_state.reformatter
