@@ -7,6 +7,8 @@ despite lossy compression.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -44,14 +46,16 @@ def write_indexed_video(
     audio: bool = False,
     audio_sample_rate: int = 8000,
     codec_options: dict[str, str] | None = None,
+    **writer_options: Any,
 ) -> str:
-    """Writes an index-coded H.264 mp4 (optionally with a 440 Hz tone) and returns its path."""
+    """Writes an index-coded video (H.264 mp4 unless ``writer_options`` say otherwise,
+    optionally with a 440 Hz tone) and returns its path."""
     samples = None
     if audio:
         t = np.arange(int(num_frames / fps * audio_sample_rate)) / audio_sample_rate
         samples = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     write_video(path, indexed_frames(num_frames, height, width), fps=fps, audio=samples,
-                audio_sample_rate=audio_sample_rate, codec_options=codec_options)
+                audio_sample_rate=audio_sample_rate, codec_options=codec_options, **writer_options)
     return str(path)
 
 

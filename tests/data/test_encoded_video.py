@@ -47,6 +47,26 @@ def test_sparse_clip_keeps_uniformly_spaced_frames(fixture, request):
     assert decoded_indices(clip["video"]) == expected
 
 
+CONTAINERS = {
+    # mp4 without an edit list: seeks go by decode time and can land after the target.
+    "mp4_no_editlist": dict(codec_options={"g": "30", "bf": "3"}, container_options={"use_editlist": "0"}),
+    # Xvid-style AVI with packed B-frames: the first frame is shown at pts 1, not 0.
+    "avi_mpeg4_bframes": dict(codec="mpeg4", codec_options={"bf": "2", "g": "30"}, container_format="avi"),
+    # MPEG-TS: timestamps start late, and a seek lands on the next keyframe.
+    "mpegts": dict(codec_options={"g": "16", "bf": "2"}, container_format="mpegts"),
+}
+
+
+@pytest.mark.parametrize("kind", CONTAINERS)
+def test_every_frame_of_other_containers_is_exact_and_reached(tmp_path, kind):
+    path = write_indexed_video(str(tmp_path / f"v.{kind}"), 90, fps=30, height=64, width=96, **CONTAINERS[kind])
+    video = EncodedVideo.from_path(path, decode_audio=False)
+    assert video.num_frames == 90
+    singles = [decoded_indices(video.get_frames([i])["video"])[0] for i in range(90)]
+    assert singles == list(range(90))
+    assert decoded_indices(video.get_clip(1.0, 2.0, uniform_frame_filter(5))["video"]) == [30, 37, 44, 51, 59]
+
+
 def test_get_frames_any_order_with_repeats(long_gop_video):
     frames = EncodedVideo.from_path(long_gop_video).get_frames([299, 0, 150, 151, 3, 150])
     assert decoded_indices(frames["video"]) == [299, 0, 150, 151, 3, 150]

@@ -19,11 +19,15 @@ def write_video(
     audio: np.ndarray | None = None,
     audio_sample_rate: int = 16000,
     codec_options: dict[str, str] | None = None,
+    codec: str = "libx264",
+    container_format: str = "mp4",
+    container_options: dict[str, str] | None = None,
 ) -> None:
     """Encodes ``frames`` (uint8 ``[T, H, W, 3]`` RGB) and optional mono ``audio`` (float32 ``[S]``).
 
-    ``codec_options`` go to libx264 (e.g. ``{"g": "250", "bf": "3"}``); the
-    defaults are x264's own (long GOP, B-frames). Height and width must be even
+    ``codec_options`` go to the video encoder (for libx264 e.g. ``{"g": "250",
+    "bf": "3"}``; the defaults are x264's own: long GOP, B-frames);
+    ``container_options`` to the muxer (e.g. ``{"use_editlist": "0"}`` for mp4). Height and width must be even
     (yuv420p). The file is encoded in memory and written in one step (local
     files through a temporary name), so a crash never leaves half a file.
     """
@@ -33,9 +37,9 @@ def write_video(
     if height % 2 or width % 2:
         raise ValueError(f"H.264 yuv420p needs even height and width, got {height}x{width}")
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
+    with av.open(buffer, mode="w", format=container_format, options=container_options or {}) as container:
         rate = Fraction(fps).limit_denominator(1001)
-        vstream = container.add_stream("libx264", rate=rate)
+        vstream = container.add_stream(codec, rate=rate)
         vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
         vstream.options = dict(codec_options or {})
         astream = None

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 # Without a better estimate, clips further apart than this many seconds are
 # reached by seeking rather than by decoding through the gap.
 DEFAULT_SEEK_GAP_SEC = 2.0
+# Each pass over the file emits at least one frame; the rest are retries after a failed seek.
+MAX_EXTRA_PASSES = 4
 # Audio is decoded from this many samples before a clip (two 1024-sample AAC frames).
 AUDIO_SEEK_MARGIN_SAMPLES = 2048
 
@@ -78,17 +80,24 @@ class EncodedVideoPyAV(EncodedVideo):
         self._perform_seek = perform_seek
         self._short_side = short_side_size
         self._audio_rate_out = audio_sample_rate
+        self._container = None
+        try:
+            self._open(file, decode_video, decode_audio, threads)
+        except BaseException:
+            self.close()  # never leak the file of a video that failed to open
+            raise
+        self._keyframe_gap: float | None = None
+
+    # ------------------------------------------------------------------ metadata
+    def _open(self, file: BinaryIO | str, decode_video: bool, decode_audio: bool, threads: int) -> None:
         try:
             self._container = av.open(file, mode="r", metadata_errors="ignore")
         except (av.error.FFmpegError, ValueError, OSError) as exc:
-            self._container = None
-            self.close()
             raise DecodeError(f"{self._source}: cannot open as a media file ({exc})") from None
         streams = self._container.streams
         self._vs = streams.video[0] if streams.video else None
         self._as = streams.audio[0] if (decode_audio and streams.audio) else None
         if self._vs is None and (decode_video or self._as is None):
-            self.close()
             raise DecodeError(f"{self._source}: has no video stream")
         self.decodes_video = decode_video and self._vs is not None
         if self._vs is not None:
@@ -97,9 +106,7 @@ class EncodedVideoPyAV(EncodedVideo):
             self._origin = float(self._as.start_time * self._as.time_base) if self._as.start_time else 0.0
             self._fps = 0.0
             self._duration = self._stream_seconds(self._as)
-        self._keyframe_gap: float | None = None
 
-    # ------------------------------------------------------------------ metadata
     def _init_video_timing(self, threads: int) -> None:
         vs = self._vs
         self._tb = vs.time_base
@@ -108,18 +115,34 @@ class EncodedVideoPyAV(EncodedVideo):
         if not rate:
             raise DecodeError(f"{self._source}: video stream has no frame rate")
         self._fps = float(rate)
-        self._origin_pts = vs.start_time or 0
-        self._origin = float(self._origin_pts * self._tb)
-        self._duration = self._stream_seconds(vs)
-        if self._duration <= 0:
-            raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
         cc = vs.codec_context
         if threads != 1:
             cc.thread_type = "AUTO"
         cc.thread_count = threads
+        self._origin_pts = self._first_frame_pts()
+        self._origin = float(self._origin_pts * self._tb)
+        self._duration = self._stream_seconds(vs)
+        if self._duration <= 0:
+            raise DecodeError(f"{self._source}: video stream is empty (duration 0)")
         self._height, self._width = short_side_size(cc.height, cc.width, self._short_side)
         if self._height <= 0 or self._width <= 0:
             raise DecodeError(f"{self._source}: video stream has no frame size")
+
+    def _first_frame_pts(self) -> int:
+        """The pts of the first frame shown: time 0 of the frame grid.
+
+        The stream's declared start can differ from it (AVI with packed
+        B-frames shows its first frame at pts 1), so one frame is decoded to
+        find out.
+        """
+        try:
+            for frame in self._container.decode(self._vs):
+                if frame.pts is None:
+                    raise DecodeError(f"{self._source}: video frames carry no timestamps (a raw elementary stream?)")
+                return frame.pts
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self._source}: cannot decode the first video frame ({exc})") from None
+        raise DecodeError(f"{self._source}: video stream holds no decodable frame")
 
     def _stream_seconds(self, stream: Any) -> float:
         if stream.duration:
@@ -137,9 +160,9 @@ class EncodedVideoPyAV(EncodedVideo):
             for packet in self._container.demux(stream):
                 if packet.pts is not None:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * stream.time_base))
+            self._container.seek(0)
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self._source}: cannot read stream ({exc})") from None
-        self._container.seek(0)
         start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
         return end - start
 
@@ -178,7 +201,9 @@ class EncodedVideoPyAV(EncodedVideo):
         frames) takes the frame shown at that time: the latest earlier frame.
         """
         pos, from_start = 0, not self._perform_seek
-        while pos < len(wanted):
+        for _ in range(len(wanted) + MAX_EXTRA_PASSES):
+            if pos == len(wanted):
+                return
             new_pos = self._decode_pass(wanted, pos, emit, from_start)
             if new_pos is None:  # the seek landed after the target (some demuxers do)
                 if from_start:
@@ -187,6 +212,7 @@ class EncodedVideoPyAV(EncodedVideo):
                 from_start = True
                 continue
             pos, from_start = new_pos, not self._perform_seek
+        raise DecodeError(f"{self._source}: decoding made no progress towards frame {wanted[pos]}")
 
     def _decode_pass(
         self, wanted: list[int], pos: int, emit: Callable[[int, av.VideoFrame], None], from_start: bool
@@ -194,11 +220,15 @@ class EncodedVideoPyAV(EncodedVideo):
         """Seeks before ``wanted[pos]`` and decodes until done or until a new seek pays off.
 
         Returns the position in ``wanted`` reached, or ``None`` when the seek
-        overshot the target.
+        overshot the target (some demuxers seek by decode time, or land on the
+        next keyframe).
         """
-        target_pts = self._origin_pts if from_start else max(self._index_pts(wanted[pos]), self._origin_pts)
         try:
-            self._container.seek(target_pts, stream=self._vs, backward=True, any_frame=False)
+            if from_start:  # the very beginning of the file, whatever its timestamps
+                self._container.seek(0, backward=True, any_frame=False)
+            else:
+                target_pts = max(self._index_pts(wanted[pos]), self._origin_pts)
+                self._container.seek(target_pts, stream=self._vs, backward=True, any_frame=False)
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self._source}: cannot seek to frame {wanted[pos]} ({exc})") from None
         previous: av.VideoFrame | None = None
@@ -213,7 +243,8 @@ class EncodedVideoPyAV(EncodedVideo):
                         if last_key_index is not None and key_index > last_key_index:
                             self._keyframe_gap = (key_index - last_key_index) / self._fps
                         last_key_index = key_index
-                        if previous is not None and self._worth_seeking(previous_index, wanted[pos]):
+                        worth = not from_start and self._worth_seeking(previous_index, wanted[pos])
+                        if previous is not None and worth:
                             return pos
                     continue
                 index = self._frame_index(frame.pts)
@@ -231,7 +262,9 @@ class EncodedVideoPyAV(EncodedVideo):
         finally:
             stream.close()
         # End of stream: grid indices up to the nominal frame count show the last frame.
-        if previous is None:
+        if previous is None:  # the seek went past every frame still to come
+            if not from_start:
+                return None
             raise DecodeError(f"{self._source}: no decodable video frame at or after frame {wanted[pos]}")
         while pos < len(wanted):
             if wanted[pos] >= self.num_frames:
