@@ -78,12 +78,16 @@ def read_bytes(uri: str | os.PathLike[str]) -> bytes:
             raise MediaNotFoundError(f"{uri}: no such file") from None
         except IsADirectoryError:
             raise DataError(f"{uri}: is a directory, expected a file") from None
+        except OSError as exc:  # permissions, symlink loops, network file systems
+            raise DataError(f"{uri}: cannot read ({exc.strerror or exc})") from None
     bucket, key = _split_s3(str(uri))
     client = _s3_client()
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except client.exceptions.NoSuchKey:
         raise MediaNotFoundError(f"{uri}: no such S3 object") from None
+    except client.exceptions.ClientError as exc:  # access denied, throttling, ...
+        raise DataError(f"{uri}: cannot read from S3 ({exc})") from None
 
 
 def read_text(uri: str | os.PathLike[str], encoding: str = "utf-8") -> str:
@@ -103,6 +107,8 @@ def open_binary(uri: str | os.PathLike[str]) -> BinaryIO:
         raise MediaNotFoundError(f"{uri}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{uri}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise DataError(f"{uri}: cannot read ({exc.strerror or exc})") from None
 
 
 def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:

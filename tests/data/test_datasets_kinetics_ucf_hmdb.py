@@ -77,8 +77,11 @@ def test_kinetics_pytorchvideo_list_file_and_class_folders(tmp_path, clip_file):
     (tmp_path / "list.txt").write_text("archery/a.mp4 4\nbowling/b.mp4 9\n")
     by_list = Kinetics(str(tmp_path / "list.txt"), make_clip_sampler("random", 1.0), video_path_prefix=str(tmp_path / "root"))
     assert sorted((s["video_name"], s["label"]) for s in by_list) == [("a", 4), ("b", 9)]
+    (tmp_path / "tabs.txt").write_text("archery/a.mp4\t4\nbowling/b.mp4   9\nbowling/b.mp4\n")
+    by_tabs = Kinetics(str(tmp_path / "tabs.txt"), make_clip_sampler("random", 1.0), video_path_prefix=str(tmp_path / "root"))
+    assert sorted(s["label"] for s in by_tabs) == [-1, 4, 9]  # no label: -1, as in PyTorchVideo
     (tmp_path / "bad.txt").write_text("archery/a.mp4 four\n")
-    with pytest.raises(AnnotationError, match=r"bad.txt:1: field 'label' must be int"):
+    with pytest.raises(AnnotationError, match=r"bad.txt:1: label must be an integer, got 'four'"):
         Kinetics(str(tmp_path / "bad.txt"), make_clip_sampler("random", 1.0))
 
 

@@ -109,6 +109,13 @@ def test_audio_at_the_start_and_at_low_rates_is_not_dropped(long_gop_video, star
     assert torch.nn.functional.cosine_similarity(audio[head], reference[head], dim=0) > 0.98
 
 
+def test_clips_of_equal_duration_have_equal_audio_lengths(long_gop_video):
+    """Rounding each end separately gave 34133 or 34134 samples, and batches failed to stack."""
+    video = EncodedVideo.from_path(long_gop_video)
+    starts = [0.0137 * k for k in range(1, 40)]
+    assert {video.get_clip(s, s + 64 / 30)["audio"].shape[0] for s in starts} == {17067}
+
+
 def test_audio_resampling_keeps_the_clip_duration(long_gop_video):
     clip = EncodedVideo.from_path(long_gop_video, audio_sample_rate=16000).get_clip(1.0, 2.0)
     assert clip["audio"].shape == (16000,)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from torch.utils.data import RandomSampler
 
 from vidray import io as vio
-from vidray.data.annotations import annotation_error, parse_number, read_lines
+from vidray.data.annotations import annotation_error, read_lines
 from vidray.data.clip_sampling import ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
 from vidray.errors import MediaNotFoundError
@@ -37,13 +37,17 @@ class LabeledVideoPaths:
 
     @classmethod
     def from_csv(cls, file_path: str) -> "LabeledVideoPaths":
-        """Lines ``<video path> <integer label>`` (space separated; the path may contain spaces)."""
+        """Lines ``<video path> [<integer label>]`` separated by spaces or tabs; a missing
+        label is -1 (PyTorchVideo's convention for unlabelled videos)."""
         pairs = []
         for line, text in read_lines(file_path):
-            path, sep, label = text.rpartition(" ")
-            if not sep or not path:
-                raise annotation_error(file_path, line, f"expected '<path> <label>', got {text!r}")
-            pairs.append((path, {"label": parse_number(file_path, line, "label", label, int)}))
+            parts = text.rsplit(None, 1)
+            if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+                pairs.append((parts[0].rstrip(), {"label": int(parts[1])}))
+            elif len(parts) == 2 and not vio.exists(text) and "." not in parts[1]:
+                raise annotation_error(file_path, line, f"label must be an integer, got {parts[1]!r}")
+            else:
+                pairs.append((text, {"label": -1}))
         return cls(pairs)
 
     @classmethod

@@ -313,7 +313,8 @@ class EncodedVideoPyAV(EncodedVideo):
         stream = self._as
         rate = stream.codec_context.sample_rate or stream.rate
         first = int(round((self._origin + start) * rate))
-        last = int(round((self._origin + end) * rate))
+        length = int(round((end - start) * rate))  # from the duration, so equal clips get equal lengths
+        last = first + length
         chunks: list[np.ndarray] = []
         # Seek a few codec frames early (AAC decodes a frame from its predecessor's
         # overlap), and before time 0 if need be: the first packets carry negative times.
@@ -338,6 +339,8 @@ class EncodedVideoPyAV(EncodedVideo):
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self._source}: corrupt audio data ({exc})") from None
         waveform = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0)
+        if waveform.shape[0] < length:  # the track ends early: pad with silence to the clip's length
+            waveform = torch.nn.functional.pad(waveform, (0, length - waveform.shape[0]))
         if self._audio_rate_out and self._audio_rate_out != rate:
             waveform = resample_waveform(waveform, rate, self._audio_rate_out)
         return waveform
