@@ -40,6 +40,20 @@ def test_every_bad_field_is_listed_with_its_path(tmp_path):
         assert expected in message, message
 
 
+def test_component_arguments_and_sizes_are_checked_before_any_work(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "data:\n  split: test\n  clip_sampler: {name: uniform, args: {clip_duration: 1, strid: 2}}\n"
+        "  synthetic: {height: 17}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, DecodeEpochConfig)
+    message = str(caught.value)
+    assert "data.split: Input should be 'train' or 'val'" in message
+    assert "data.clip_sampler: Value error, arguments {'clip_duration': 1, 'strid': 2} do not fit clip sampler 'uniform'" in message
+    assert "data.synthetic.height: Input should be a multiple of 2" in message
+
+
 def test_yaml_syntax_error_names_the_line(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\ndata:\n  batch_size: [1, 2\n")

@@ -72,9 +72,9 @@ class ClipSampler(ABC):
 
     @abstractmethod
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo | ClipInfoList:
-        """The next clip of a video whose previous clip ended at ``last_clip_end_time``."""
+        """The next clip of a video whose previous clip ended at ``last_clip_time``."""
 
     def reset(self) -> None:
         """Forgets per-video state before the next video."""
@@ -136,10 +136,10 @@ class UniformClipSampler(ClipSampler):
         self._backpad_last = backpad_last
 
     def _clip_start_end(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, backpad_last: bool
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, backpad_last: bool
     ) -> tuple[Fraction, Fraction]:
         delta = max(Fraction(0), self._clip_duration - self._stride)
-        clip_start = max(as_fraction(last_clip_end_time) - delta, Fraction(0))
+        clip_start = max(as_fraction(last_clip_time) - delta, Fraction(0))
         clip_end = clip_start + self._clip_duration
         if backpad_last:
             overhang = max(Fraction(0), clip_end - as_fraction(video_duration))
@@ -148,9 +148,9 @@ class UniformClipSampler(ClipSampler):
         return clip_start, clip_end
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
-        clip_start, clip_end = self._clip_start_end(last_clip_end_time, video_duration, self._backpad_last)
+        clip_start, clip_end = self._clip_start_end(last_clip_time, video_duration, self._backpad_last)
         _, next_end = self._clip_start_end(clip_end, video_duration, self._backpad_last)
         if self._backpad_last:
             is_last_clip = abs(next_end - clip_end) < self._eps
@@ -179,11 +179,11 @@ class UniformClipSamplerTruncateFromStart(UniformClipSampler):
         self.truncation_duration = truncation_duration
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         if self.truncation_duration is not None:
             video_duration = min(self.truncation_duration, video_duration)
-        return super().__call__(last_clip_end_time, video_duration, annotation)
+        return super().__call__(last_clip_time, video_duration, annotation)
 
 
 @CLIP_SAMPLERS.register("random")
@@ -195,7 +195,7 @@ class RandomClipSampler(ClipSampler):
         return 1
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         max_start = max(float(video_duration) - float(self._clip_duration), 0.0)
         start = Fraction(self._rng.uniform(0, max_start))
@@ -213,10 +213,10 @@ class RandomMultiClipSampler(RandomClipSampler):
         self._num_clips = num_clips
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfoList:
         draw = super().__call__  # bound here: a comprehension has no zero-argument super()
-        clips = [draw(last_clip_end_time, video_duration, annotation) for _ in range(self._num_clips)]
+        clips = [draw(last_clip_time, video_duration, annotation) for _ in range(self._num_clips)]
         return ClipInfoList(*(list(column) for column in zip(*clips)))
 
 
@@ -235,11 +235,11 @@ class RandomMultiClipSamplerTruncateFromStart(RandomMultiClipSampler):
         self.truncation_duration = truncation_duration
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfoList:
         if self.truncation_duration is not None:
             video_duration = min(self.truncation_duration, video_duration)
-        return super().__call__(last_clip_end_time, video_duration, annotation)
+        return super().__call__(last_clip_time, video_duration, annotation)
 
 
 @CLIP_SAMPLERS.register("constant_clips_per_video")
@@ -264,7 +264,7 @@ class ConstantClipsPerVideoSampler(ClipSampler):
         return self._clips_per_video * self._augs_per_clip
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         max_start = max(as_fraction(video_duration) - self._clip_duration, Fraction(0))
         spacing = max_start / self._clips_per_video

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,8 +20,8 @@ class SyntheticConfig(Config):
     num_classes: int = Field(4, ge=2, le=8)
     train_per_class: int = Field(24, ge=1)
     val_per_class: int = Field(8, ge=1)
-    height: int = Field(112, ge=16)
-    width: int = Field(112, ge=16)
+    height: int = Field(112, ge=16, multiple_of=2)  # H.264 (yuv420p) needs even sizes
+    width: int = Field(112, ge=16, multiple_of=2)
     fps: float = Field(15.0, gt=0)
     duration: float = Field(2.0, gt=0)
     seed: int = 0
@@ -44,7 +45,7 @@ class DataConfig(Config):
     data_path: str | None = None
     video_path_prefix: str = ""
     dataset_args: dict[str, Any] = {}
-    split: str = "train"
+    split: Literal["train", "val"] = "train"  # which split of the synthetic dataset
     clip_sampler: ComponentConfig = ComponentConfig(name="random", args={"clip_duration": 1.6})
     decoder: str = "pyav"
     decoder_args: dict[str, Any] = {}
@@ -68,6 +69,10 @@ class DataConfig(Config):
     @classmethod
     def _known_sampler(cls, sampler: ComponentConfig) -> ComponentConfig:
         _registered(CLIP_SAMPLERS, sampler.name)
+        try:  # bad argument names or counts fail here, before any work
+            inspect.signature(CLIP_SAMPLERS.get(sampler.name)).bind(**sampler.args)
+        except TypeError as exc:
+            raise ValueError(f"arguments {sampler.args} do not fit clip sampler {sampler.name!r}: {exc}") from None
         return sampler
 
     @model_validator(mode="after")

@@ -277,7 +277,7 @@ class TimeStampClipSampler(ClipSampler):
         return 1
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         clip_start = Fraction(annotation["clip_index"]) - self.clip_duration / 2
         return ClipInfo(clip_start, clip_start + self.clip_duration, 0, 0, True)

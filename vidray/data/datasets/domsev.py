@@ -257,7 +257,7 @@ class _WholeSegmentSampler(ClipSampler):
         return 1
 
     def __call__(
-        self, last_clip_end_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
+        self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         return ClipInfo(Fraction(0), Fraction(video_duration), 0, 0, True)
 

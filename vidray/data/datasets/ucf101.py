@@ -58,13 +58,13 @@ def Ucf101(
     video_sampler: Any = RandomSampler,
     transform: Callable | None = None,
     video_path_prefix: str = "",
-    split_id: int = 1,
-    split_type: str = "train",
     decode_audio: bool = True,
     decoder: str = "pyav",
+    split_id: int = 1,
+    split_type: str = "train",
     **kwargs: Any,
 ) -> LabeledVideoDataset:
-    """UCF101 clips.
+    """UCF101 clips (PyTorchVideo's arguments in its order, then the official split's).
 
     ``data_path`` is the official annotation folder (with ``classInd.txt``;
     ``split_id`` 1-3 and ``split_type`` "train"/"test" pick the list), one of
