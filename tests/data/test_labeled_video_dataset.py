@@ -175,3 +175,41 @@ def test_workers_never_share_a_video_opened_by_the_parent(videos, context):
     loader = DataLoader(dataset, batch_size=None, num_workers=2, multiprocessing_context=context, timeout=120)
     clips = sorted((int(s["video_index"]), decoded_indices(s["video"])[0]) for s in loader)
     assert clips == [(v, c * 10) for v in range(6) for c in range(3)]
+
+
+def test_a_sampler_instance_is_shared_by_all_workers(videos):
+    from torch.utils.data import RandomSampler
+
+    dataset = LabeledVideoDataset(videos, make_clip_sampler("constant_clips_per_video", 1.0, 2),
+                                  video_sampler=RandomSampler(range(6)), decode_audio=False)
+    samples = unbatch(DataLoader(dataset, batch_size=2, num_workers=2))
+    assert keys(samples) == [(v, c, 0) for v in range(6) for c in range(2)]
+
+
+def test_set_epoch_reaches_persistent_workers(videos):
+    dataset = LabeledVideoDataset(videos, make_clip_sampler("random", 0.5), seed=3, decode_audio=False)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, persistent_workers=True)
+
+    def epoch(e):
+        dataset.video_sampler.set_epoch(e)  # PyTorchVideo's DDP recipe
+        return sorted((int(s["video_index"]), decoded_indices(s["video"])[0]) for s in loader)
+
+    first, second, again = epoch(0), epoch(1), epoch(0)
+    assert first != second and first == again
+
+
+def test_a_video_sampler_that_cannot_work_fails_at_construction(videos):
+    from torch.utils.data import DistributedSampler
+
+    from vidray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="video_sampler DistributedSampler cannot be built"):
+        LabeledVideoDataset(videos, make_clip_sampler("random", 1.0), video_sampler=DistributedSampler)
+
+
+def test_an_unreadable_video_is_counted_once_however_many_workers_probe_it(videos, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"junk")
+    dataset = LabeledVideoDataset(videos[:2] + [(str(broken), {"label": 2})], make_clip_sampler("uniform", 1.0))
+    samples = unbatch(DataLoader(dataset, batch_size=2, num_workers=2))
+    assert len(samples) == 6 and dataset.skipped_samples == 1

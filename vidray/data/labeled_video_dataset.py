@@ -38,7 +38,7 @@ from vidray.data.flow import FlowStream
 from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import IMUStream
 from vidray.data.video import ClipWindow, FrameFilter, Video, uniform_frame_filter
-from vidray.errors import DataError
+from vidray.errors import ConfigError, DataError
 from vidray.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,13 @@ def default_streams() -> list[ClipStream]:
     return [FlowStream(), IMUStream()]
 
 
-class SkipCounter:
-    """A count of skipped samples shared by the DataLoader worker processes of one dataset.
+class SharedInt:
+    """An integer shared by the DataLoader worker processes of one dataset
+    (skip counts, the epoch set by :meth:`LabeledVideoDataset.set_epoch`).
 
     Backed by shared memory while the dataset travels to worker processes
-    (forked or spawned); any other copy (pickling for Ray, ``deepcopy``) starts
-    its own count.
+    (forked or spawned, persistent or not); any other copy (pickling for Ray,
+    ``deepcopy``) starts its own value.
     """
 
     def __init__(self, start: int = 0) -> None:
@@ -89,13 +90,38 @@ class SkipCounter:
     def value(self) -> int:
         return int(self._value.value)
 
+    @value.setter
+    def value(self, value: int) -> None:
+        self._value.value = value
+
     def __getstate__(self) -> dict[str, Any]:
         if multiprocessing.context.get_spawning_popen() is not None:
             return {"shared": self._value}
         return {"start": self.value}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._value = state["shared"] if "shared" in state else SkipCounter(state["start"])._value
+        self._value = state["shared"] if "shared" in state else SharedInt(state["start"])._value
+
+
+class VideoSamplerView:
+    """What ``dataset.video_sampler`` returns: the video sampler, whose ``set_epoch``
+    sets the dataset's epoch (PyTorchVideo's DDP recipe calls
+    ``dataset.video_sampler.set_epoch(epoch)``)."""
+
+    def __init__(self, dataset: "LabeledVideoDataset", sampler: Sampler) -> None:
+        self._dataset, self._sampler = dataset, sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self._dataset.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._dataset._video_order(self._dataset._epoch_key()))
+
+    def __len__(self) -> int:
+        return len(self._sampler)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sampler, name)
 
 
 class LabeledVideoDataset(torch.utils.data.IterableDataset):
@@ -164,11 +190,12 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self.missing_videos = list(missing_videos)
         self._streams = list(streams) if streams is not None else default_streams()
         self._reserved_keys = LOADING_KEYS.union(*(stream.info_keys for stream in self._streams))
-        self._epoch = 0
-        self._epoch_set = False
+        self._epoch = SharedInt(-1)  # -1: not set; iterations count epochs instead
+        self._iterations = 0
         self._clip_counts: list[int] | None = None
         self._offsets: list[int] | None = None
-        self._skipped = SkipCounter()
+        self._skipped = SharedInt()
+        self._check_video_sampler()
         self._open_video: tuple[int, str, Video] | None = None  # (pid, path, video)
         self._clip_cache: tuple[tuple[int, Any, Any], dict[str, Any]] | None = None
 
@@ -187,13 +214,15 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         return self._skipped.value
 
     @property
-    def video_sampler(self) -> type[Sampler] | Sampler:
-        return self._video_sampler
+    def video_sampler(self) -> VideoSamplerView:
+        return VideoSamplerView(self, self._build_video_sampler())
 
     def set_epoch(self, epoch: int) -> None:
-        """Fixes the epoch: clip choice and order then depend only on ``(seed, epoch)``."""
-        self._epoch = int(epoch)
-        self._epoch_set = True
+        """Fixes the epoch: clip choice and order then depend only on ``(seed, epoch)``,
+        in every DataLoader worker, persistent ones included."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._epoch.value = int(epoch)
 
     def __len__(self) -> int:
         """Clips per epoch (probes video durations once if the sampler needs them)."""
@@ -211,9 +240,8 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """One epoch in ``video_sampler`` order, sharded across DataLoader workers."""
+        self._iterations += 1  # without set_epoch, each pass over this copy is a new epoch
         epoch_key = self._epoch_key()
-        if not self._epoch_set and get_worker_info() is None:
-            self._epoch += 1  # the next epoch in this process reshuffles
         counts = self._clip_count_list()
         items = [(v, slot) for v in self._video_order(epoch_key) for slot in range(counts[v])]
         worker = get_worker_info()
@@ -236,25 +264,39 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _epoch_key(self) -> str:
         """Identifies an epoch identically in every worker of one DataLoader pass.
 
-        Without :meth:`set_epoch`, worker processes use the DataLoader's base
-        seed, which changes every epoch (and follows ``torch.manual_seed``).
+        Set by :meth:`set_epoch`; otherwise the passes over the dataset are
+        counted, and worker processes add the DataLoader's base seed, which
+        changes every epoch (and follows ``torch.manual_seed``).
         """
+        if self._epoch.value >= 0:
+            return f"{self._seed}:{self._epoch.value}"
         worker = get_worker_info()
-        if worker is None or self._epoch_set:
-            return f"{self._seed}:{self._epoch}"
-        return f"{self._seed}:w{worker.seed - worker.id}"
+        if worker is None:
+            return f"{self._seed}:i{self._iterations}"
+        return f"{self._seed}:w{worker.seed - worker.id}:i{self._iterations}"
+
+    def _build_video_sampler(self) -> Sampler:
+        sampler = self._video_sampler
+        return sampler(range(self.num_videos)) if isinstance(sampler, type) else sampler
+
+    def _check_video_sampler(self) -> None:
+        """Builds the video sampler once, so a sampler that cannot work (e.g.
+        ``DistributedSampler`` without a process group) fails now, not in a worker."""
+        try:
+            self._build_video_sampler()
+        except (ValueError, RuntimeError, TypeError) as exc:
+            name = getattr(self._video_sampler, "__name__", type(self._video_sampler).__name__)
+            raise ConfigError(f"LabeledVideoDataset: video_sampler {name} cannot be built: {exc}") from None
 
     def _video_order(self, epoch_key: str) -> list[int]:
-        sampler = self._video_sampler
-        if isinstance(sampler, type):
-            if issubclass(sampler, RandomSampler):
-                generator = torch.Generator().manual_seed(random.Random(epoch_key).randrange(2**63))
-                sampler = RandomSampler(range(self.num_videos), generator=generator)
-            else:
-                sampler = sampler(range(self.num_videos))
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self._epoch)
-        return [int(i) for i in sampler]
+        """The sampler's video order, drawn from torch's RNG seeded by the epoch key,
+        so every worker (and every rank) computes the same order."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(random.Random(epoch_key).randrange(2**63))
+            sampler = self._build_video_sampler()
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(max(self._epoch.value, 0))
+            return [int(i) for i in sampler]
 
     # ------------------------------------------------------------------ clip index
     def _clip_count_list(self) -> list[int]:
@@ -280,7 +322,9 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         try:
             duration = self._sampling_window(video_index)[1]
         except DataError as exc:
-            self._record_skip(path, exc)
+            worker = get_worker_info()
+            if worker is None or worker.id == 0:  # every worker probes every video: count once
+                self._record_skip(path, exc)
             return 0
         return len(self._clip_sampler.sample_all(duration, info, random.Random(0)))
 
