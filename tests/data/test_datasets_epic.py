@@ -85,7 +85,7 @@ def test_each_narration_is_one_sample_with_verb_and_noun_labels(epic):
     assert len(dataset) == 3
     samples = [dataset[i] for i in range(3)]
     assert [s["narration_id"] for s in samples] == ["P01_01_0", "P01_01_1", "P02_03_0"]
-    assert [s["video_name"] for s in samples] == ["P01_01", "P01_01", "P02_03"]
+    assert [s["video_name"] for s in samples] == ["P01_01.MP4", "P01_01.MP4", "P02_03.mp4"]
     assert [(s["verb_label"], s["noun_label"]) for s in samples] == [(0, 1), (2, 2), (1, 3)]
     assert [s["label"] for s in samples] == [0, 2, 1]
     assert dataset.classes == dataset.verb_classes == VERBS and dataset.noun_classes == NOUNS

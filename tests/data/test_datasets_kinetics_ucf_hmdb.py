@@ -38,8 +38,8 @@ def test_kinetics_official_csv_in_each_distributed_layout(tmp_path, clip_file, l
     dataset = Kinetics(str(tmp_path / "train.csv"), make_clip_sampler("random", 1.0), video_path_prefix=str(tmp_path / "videos"))
     assert dataset.classes == ["abseiling", "air drumming", "zumba"]
     labels = {s["video_name"]: s["label"] for s in dataset}
-    assert labels == {"aaaaaaaaaaa_000012_000022": 1, "bbbbbbbbbbb_000000_000010": 0,
-                      "ccccccccccc_000005_000015": 0, "ddddddddddd_000007_000017": 2}
+    assert labels == {"aaaaaaaaaaa_000012_000022.mp4": 1, "bbbbbbbbbbb_000000_000010.mp4": 0,
+                      "ccccccccccc_000005_000015.mp4": 0, "ddddddddddd_000007_000017.mp4": 2}
 
 
 def test_kinetics_missing_clips_are_left_out_and_reported(tmp_path, clip_file):
@@ -73,10 +73,10 @@ def test_kinetics_pytorchvideo_list_file_and_class_folders(tmp_path, clip_file):
     place(clip_file, tmp_path / "root" / "bowling" / "b.mp4")
     by_folder = Kinetics(str(tmp_path / "root"), make_clip_sampler("random", 1.0))
     assert by_folder.classes == ["archery", "bowling"]
-    assert sorted((s["video_name"], s["label"]) for s in by_folder) == [("a", 0), ("b", 1)]
+    assert sorted((s["video_name"], s["label"]) for s in by_folder) == [("a.mp4", 0), ("b.mp4", 1)]
     (tmp_path / "list.txt").write_text("archery/a.mp4 4\nbowling/b.mp4 9\n")
     by_list = Kinetics(str(tmp_path / "list.txt"), make_clip_sampler("random", 1.0), video_path_prefix=str(tmp_path / "root"))
-    assert sorted((s["video_name"], s["label"]) for s in by_list) == [("a", 4), ("b", 9)]
+    assert sorted((s["video_name"], s["label"]) for s in by_list) == [("a.mp4", 4), ("b.mp4", 9)]
     (tmp_path / "tabs.txt").write_text("archery/a.mp4\t4\nbowling/b.mp4   9\nbowling/b.mp4\n")
     by_tabs = Kinetics(str(tmp_path / "tabs.txt"), make_clip_sampler("random", 1.0), video_path_prefix=str(tmp_path / "root"))
     assert sorted(s["label"] for s in by_tabs) == [-1, 4, 9]  # no label: -1, as in PyTorchVideo
@@ -108,8 +108,8 @@ def test_ucf101_official_splits(ucf):
     train = Ucf101(str(ann), make_clip_sampler("random", 1.0), video_path_prefix=str(videos), split_id=1, split_type="train")
     test = Ucf101(str(ann / "testlist01.txt"), make_clip_sampler("random", 1.0), video_path_prefix=str(videos))
     assert train.classes == ["ApplyEyeMakeup", "Archery", "Bowling"]
-    assert sorted((s["video_name"], s["label"]) for s in train) == [("v_ApplyEyeMakeup_g08_c01", 0), ("v_Bowling_g08_c01", 2)]
-    assert sorted((s["video_name"], s["label"]) for s in test) == [("v_Archery_g01_c01", 1), ("v_Bowling_g01_c02", 2)]
+    assert sorted((s["video_name"], s["label"]) for s in train) == [("v_ApplyEyeMakeup_g08_c01.avi", 0), ("v_Bowling_g08_c01.avi", 2)]
+    assert sorted((s["video_name"], s["label"]) for s in test) == [("v_Archery_g01_c01.avi", 1), ("v_Bowling_g01_c02.avi", 2)]
 
 
 def test_ucf101_label_contradicting_its_folder_is_an_error(ucf):
@@ -140,9 +140,9 @@ def test_hmdb51_official_split_files(tmp_path, clip_file):
     train = Hmdb51(str(splits), split_id=1, split_type="train", **kwargs)
     test = Hmdb51(str(splits), split_id=1, split_type="test", **kwargs)
     assert train.classes == ["brush_hair", "cartwheel"]
-    assert sorted((s["video_name"], s["label"]) for s in train) == [("a", 0), ("e", 1)]
-    assert sorted((s["video_name"], s["label"]) for s in test) == [("b", 0), ("d", 1)]
-    assert [(s["video_name"], s["label"]) for s in Hmdb51(str(splits), split_id=2, **kwargs)] == [("d", 1)]
+    assert sorted((s["video_name"], s["label"]) for s in train) == [("a.avi", 0), ("e.avi", 1)]
+    assert sorted((s["video_name"], s["label"]) for s in test) == [("b.avi", 0), ("d.avi", 1)]
+    assert [(s["video_name"], s["label"]) for s in Hmdb51(str(splits), split_id=2, **kwargs)] == [("d.avi", 1)]
 
 
 def test_hmdb51_malformed_line(tmp_path):

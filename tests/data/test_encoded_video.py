@@ -30,7 +30,7 @@ def test_metadata(long_gop_video):
     video = EncodedVideo.from_path(long_gop_video)
     assert video.duration == pytest.approx(10.0, abs=0.05)
     assert video.fps == 30 and video.num_frames == 300
-    assert video.name == "long_gop"
+    assert video.name == "long_gop.mp4"
 
 
 def test_get_clip_returns_exactly_the_frames_in_the_half_open_window(long_gop_video):
@@ -212,7 +212,7 @@ def test_s3_uri_decodes_like_a_local_path(long_gop_video, s3_bucket):
     bucket = s3_bucket.removeprefix("s3://")
     boto3.client("s3").upload_file(long_gop_video, bucket, "videos/a.mp4")
     video = EncodedVideo.from_path(f"{s3_bucket}/videos/a.mp4")
-    assert video.name == "a"
+    assert video.name == "a.mp4"
     assert decoded_indices(video.get_clip(1, 2)["video"]) == list(range(30, 60))
     with pytest.raises(MediaNotFoundError, match="no such S3 object"):
         EncodedVideo.from_path(f"{s3_bucket}/videos/missing.mp4")

@@ -35,7 +35,7 @@ def test_map_style_length_and_items(videos):
     assert len(dataset) == 18  # three 1 s clips per 3 s video
     sample = dataset[4]
     assert (sample["video_index"], sample["clip_index"], sample["label"]) == (1, 1, 1)
-    assert sample["video_name"] == "v1" and decoded_indices(sample["video"]) == list(range(10, 20))
+    assert sample["video_name"] == "v1.mp4" and decoded_indices(sample["video"]) == list(range(10, 20))
     assert dataset[-1]["video_index"] == 5
     with pytest.raises(IndexError, match="out of range"):
         dataset[18]

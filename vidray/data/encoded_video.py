@@ -61,7 +61,7 @@ class EncodedVideo(Video):
         """Opens a local path or ``s3://`` URI with the named decoder backend."""
         file_path = str(file_path)
         video_cls = DECODERS.get(decoder)
-        name = os.path.splitext(vio.basename(file_path))[0]
+        name = vio.basename(file_path)  # with its extension, as PyTorchVideo names videos
         return video_cls(
             file=vio.open_binary(file_path),
             video_name=name,
