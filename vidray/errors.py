@@ -47,5 +47,9 @@ class UnknownLabelError(AnnotationError):
     """An annotation refers to a class name that the label map does not contain."""
 
 
+class MissingDependencyError(VidrayError, ImportError):
+    """A component needs an optional package that is not installed (or cannot load)."""
+
+
 class CheckpointError(VidrayError):
     """A checkpoint cannot be loaded into the requested model."""

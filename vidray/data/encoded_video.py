@@ -36,6 +36,26 @@ class EncodedVideo(Video):
     _height: int
     _width: int
 
+    def __init__(
+        self,
+        file: BinaryIO | str | os.PathLike[str],
+        video_name: str | None,
+        source: str | None,
+        short_side_size: int | None,
+        audio_sample_rate: int | None,
+    ) -> None:
+        """What every backend keeps of its source; backends open the file after this."""
+        self.name = video_name or str(source or getattr(file, "name", "<video>"))
+        self._source = source or self.name
+        self._file = file
+        self._short_side = short_side_size
+        self._audio_rate_out = audio_sample_rate
+
+    def close(self) -> None:
+        """Closes the file object handed in (a path string has nothing to close)."""
+        if hasattr(self._file, "close"):
+            self._file.close()
+
     @property
     def duration(self) -> float:
         return self._duration

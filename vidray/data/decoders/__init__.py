@@ -8,6 +8,6 @@ package to install (``pip install 'vidray[decoders]'`` installs both).
 """
 
 from vidray.data.decoders import decord_backend, pyav, torchcodec_backend  # noqa: F401  (registration)
-from vidray.data.decoders._common import MissingDependencyError
+from vidray.errors import MissingDependencyError
 
 __all__ = ["MissingDependencyError"]

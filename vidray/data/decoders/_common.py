@@ -21,11 +21,7 @@ from typing import Any, BinaryIO
 
 import av
 
-from vidray.errors import DecodeError, VidrayError
-
-
-class MissingDependencyError(VidrayError, ImportError):
-    """A component needs an optional package that is not installed (or cannot load)."""
+from vidray.errors import DecodeError, MissingDependencyError
 
 
 def import_optional(module: str, package: str, component: str) -> ModuleType:

@@ -67,11 +67,7 @@ class EncodedVideoDecord(EncodedVideo):
         threads: int = 1,
         source: str | None = None,
     ) -> None:
-        self.name = video_name or str(source or getattr(file, "name", "<video>"))
-        self._source = source or self.name
-        self._file = file
-        self._short_side = short_side_size
-        self._audio_rate_out = audio_sample_rate
+        super().__init__(file, video_name, source, short_side_size, audio_sample_rate)
         self._vr: Any = None
         self._waveform: np.ndarray | None = None  # [C, S], sample 0 at time 0; read on first use
         try:
@@ -186,5 +182,4 @@ class EncodedVideoDecord(EncodedVideo):
     def close(self) -> None:
         self._vr = None
         self._waveform = None
-        if hasattr(self._file, "close"):
-            self._file.close()
+        super().close()

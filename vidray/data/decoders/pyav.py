@@ -74,12 +74,8 @@ class EncodedVideoPyAV(EncodedVideo):
         threads: int = 1,
         source: str | None = None,
     ) -> None:
-        self.name = video_name or str(source or getattr(file, "name", "<video>"))
-        self._source = source or self.name
-        self._file = file
+        super().__init__(file, video_name, source, short_side_size, audio_sample_rate)
         self._perform_seek = perform_seek
-        self._short_side = short_side_size
-        self._audio_rate_out = audio_sample_rate
         self._container = None
         try:
             self._open(file, decode_video, decode_audio, threads)
@@ -357,8 +353,7 @@ class EncodedVideoPyAV(EncodedVideo):
         if container is not None:
             container.close()
             self._container = None
-        if hasattr(self._file, "close"):  # a path string has nothing to close
-            self._file.close()
+        super().close()
 
 
 _thread_state = threading.local()

@@ -33,7 +33,6 @@ import torch
 
 from vidray.data.audio import resample_waveform
 from vidray.data.decoders._common import (
-    MissingDependencyError,
     StreamHeader,
     import_optional,
     local_path_or_bytes,
@@ -41,7 +40,7 @@ from vidray.data.decoders._common import (
 )
 from vidray.data.encoded_video import DECODERS, EncodedVideo
 from vidray.data.video import short_side_size
-from vidray.errors import DecodeError
+from vidray.errors import DecodeError, MissingDependencyError
 
 # How errors name this backend, whichever of its two names was asked for.
 _COMPONENT = "decoder 'torchcodec' (also named 'torchvision')"
@@ -94,11 +93,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
         source: str | None = None,
         seek_mode: Literal["exact", "approximate"] = "exact",
     ) -> None:
-        self.name = video_name or str(source or getattr(file, "name", "<video>"))
-        self._source = source or self.name
-        self._file = file
-        self._short_side = short_side_size
-        self._audio_rate_out = audio_sample_rate
+        super().__init__(file, video_name, source, short_side_size, audio_sample_rate)
         self._vd = self._ad = None
         try:
             decoders = _torchcodec_decoders()
@@ -210,8 +205,7 @@ class EncodedVideoTorchCodec(EncodedVideo):
     def close(self) -> None:
         self._vd = None
         self._ad = None
-        if hasattr(self._file, "close"):
-            self._file.close()
+        super().close()
 
 
 def _first_line(exc: BaseException) -> str:
