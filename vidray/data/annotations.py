@@ -26,10 +26,14 @@ def read_annotation_text(uri: str | os.PathLike[str]) -> str:
 
 
 def read_csv_rows(
-    uri: str | os.PathLike[str], required: Sequence[str], delimiter: str = ","
+    uri: str | os.PathLike[str], required: Sequence[str], delimiter: str = ",", text: str | None = None
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row of a CSV with a header naming at least ``required``."""
-    reader = csv.DictReader(io.StringIO(read_annotation_text(uri)), delimiter=delimiter)
+    """(line number, row) for each data row of a CSV with a header naming at least ``required``.
+
+    ``text`` is the file's content when the caller has already read it.
+    """
+    text = read_annotation_text(uri) if text is None else text
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]
     if missing:

@@ -74,6 +74,30 @@ class LabeledVideoPaths:
         return len(self._paths_and_labels)
 
 
+def index_video_files(video_root: str, class_folders: bool = False) -> dict[str, str]:
+    """File stem -> path of the videos in ``video_root`` (and, with ``class_folders``, in the
+    folders directly below it): one listing per folder instead of a check per annotated
+    video. Where a stem has files of several formats, the ``.mp4`` is kept."""
+    if not vio.is_dir(video_root):
+        raise MediaNotFoundError(f"{video_root}: video folder not found")
+    files: dict[str, str] = {}
+
+    def add(folder: str, name: str) -> None:
+        stem = name.rsplit(".", 1)[0]
+        if stem not in files or name.lower().endswith(".mp4"):
+            files[stem] = vio.join(folder, name)
+
+    for name in vio.list_dir(video_root):
+        path = vio.join(video_root, name)
+        if name.lower().endswith(VIDEO_EXTENSIONS):
+            add(video_root, name)
+        elif class_folders and vio.is_dir(path):
+            for inner in vio.list_dir(path):
+                if inner.lower().endswith(VIDEO_EXTENSIONS):
+                    add(path, inner)
+    return files
+
+
 def existing_and_missing(
     pairs: list[tuple[str, dict[str, Any]]],
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:

@@ -32,7 +32,7 @@ from vidray import io as vio
 from vidray.data.annotations import annotation_error, label_of, parse_number, read_csv_rows, read_lines
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, FPS_KEY, FRAME_PATHS_KEY, LabeledVideoDataset
-from vidray.data.labeled_video_paths import VIDEO_EXTENSIONS, report_missing
+from vidray.data.labeled_video_paths import index_video_files, report_missing
 from vidray.data.video import TIME_EPS, ClipWindow, Video
 from vidray.errors import UnknownLabelError
 
@@ -127,17 +127,6 @@ def is_official_csv(data_path: str) -> bool:
     with vio.open_binary(data_path) as file:  # the header only: frame lists run to millions of lines
         header = file.readline().decode("utf-8-sig", errors="replace")
     return all(column in (h.strip() for h in header.split(",")) for column in OFFICIAL_COLUMNS)
-
-
-def index_video_files(video_root: str) -> dict[str, str]:
-    """File stem -> path of the videos in ``video_root`` (one listing instead of a check per video)."""
-    files: dict[str, str] = {}
-    for name in vio.list_dir(video_root):
-        if name.lower().endswith(VIDEO_EXTENSIONS):
-            stem = name.rsplit(".", 1)[0]
-            if stem not in files or name.lower().endswith(".mp4"):
-                files[stem] = vio.join(video_root, name)
-    return files
 
 
 @DATASETS.register("charades")

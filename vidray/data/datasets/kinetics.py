@@ -20,8 +20,7 @@ from vidray import io as vio
 from vidray.data.annotations import class_index, label_of, parse_number, read_annotation_text, read_csv_rows
 from vidray.data.clip_sampling import ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
-from vidray.data.labeled_video_paths import VIDEO_EXTENSIONS, labeled_video_dataset, report_missing
-from vidray.errors import MediaNotFoundError
+from vidray.data.labeled_video_paths import index_video_files, labeled_video_dataset, report_missing
 
 OFFICIAL_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
@@ -31,21 +30,23 @@ def kinetics_clip_name(youtube_id: str, time_start: int, time_end: int) -> str:
     return f"{youtube_id}_{time_start:06d}_{time_end:06d}"
 
 
-def is_official_csv(data_path: str) -> bool:
+def official_csv_text(data_path: str) -> str | None:
+    """The content of ``data_path`` if it is an official Kinetics CSV (read once), else ``None``."""
     if not data_path.lower().endswith(".csv") or vio.is_dir(data_path):
-        return False
-    header = read_annotation_text(data_path).split("\n", 1)[0]
-    return all(column in header for column in OFFICIAL_COLUMNS)
+        return None
+    text = read_annotation_text(data_path)
+    header = text.split("\n", 1)[0]
+    return text if all(column in header for column in OFFICIAL_COLUMNS) else None
 
 
 def read_official_csv(
-    csv_path: str, video_root: str, classes: Sequence[str] | None = None
+    csv_path: str, video_root: str, classes: Sequence[str] | None = None, text: str | None = None
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[str], list[str]]:
     """``(path, info)`` pairs, missing paths and class names from an official Kinetics CSV."""
-    rows = list(read_csv_rows(csv_path, OFFICIAL_COLUMNS))
+    rows = list(read_csv_rows(csv_path, OFFICIAL_COLUMNS, text=text))
     class_names = list(classes) if classes is not None else sorted({r["label"] for _, r in rows})
     index = class_index(class_names) if classes is None else {name: i for i, name in enumerate(class_names)}
-    files = _index_video_files(video_root)
+    files = index_video_files(video_root, class_folders=True)
     pairs, missing = [], []
     for line, row in rows:
         start = parse_number(csv_path, line, "time_start", row["time_start"], float)
@@ -58,22 +59,6 @@ def read_official_csv(
             continue
         pairs.append((path, {"label": label}))
     return pairs, missing, class_names
-
-
-def _index_video_files(video_root: str) -> dict[str, str]:
-    """File stem -> path for clips in ``video_root`` and its class folders (one listing, no stat per row)."""
-    if not vio.is_dir(video_root):
-        raise MediaNotFoundError(f"{video_root}: Kinetics video folder not found")
-    files: dict[str, str] = {}
-    for name in vio.list_dir(video_root):
-        path = vio.join(video_root, name)
-        if name.lower().endswith(VIDEO_EXTENSIONS):
-            files[name.rsplit(".", 1)[0]] = path
-        elif vio.is_dir(path):
-            for inner in vio.list_dir(path):
-                if inner.lower().endswith(VIDEO_EXTENSIONS):
-                    files.setdefault(inner.rsplit(".", 1)[0], vio.join(path, inner))
-    return files
 
 
 @DATASETS.register("kinetics")
@@ -94,12 +79,13 @@ def Kinetics(
     in class folders), a ``path label`` list file, or a folder of class
     folders (PyTorchVideo's layouts).
     """
-    if not is_official_csv(data_path):
+    text = official_csv_text(data_path)
+    if text is None:
         return labeled_video_dataset(
             data_path, clip_sampler, video_sampler, transform, video_path_prefix, decode_audio, decoder, **kwargs
         )
     root = video_path_prefix or vio.dirname(data_path) or "."
-    pairs, missing, class_names = read_official_csv(data_path, root, classes)
+    pairs, missing, class_names = read_official_csv(data_path, root, classes, text)
     report_missing(data_path, missing)
     return LabeledVideoDataset(
         pairs,
