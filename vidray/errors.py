@@ -23,6 +23,10 @@ class RegistryError(VidrayError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class LayoutError(VidrayError, ValueError):
+    """A tensor does not have the layout, dtype or size an operation needs."""
+
+
 class DataError(VidrayError):
     """Input data (media or annotations) cannot be used."""
 
