@@ -51,5 +51,6 @@ def test_probe_and_list(synthetic_dataset):
     listing = vidray("list", "clip_samplers", "random*")
     assert listing.stdout.strip() == "clip_samplers: random, random_multi, random_multi_truncate_from_start"
     assert vidray("list", "nope").returncode == 2
+    assert vidray("list", "transforms", "Random*").stdout.startswith("transforms: RandomCrop, RandomHorizontalFlip")
     missing = vidray("probe", "/no/such/file.mp4")
     assert missing.returncode == 2 and "no such file" in missing.stderr

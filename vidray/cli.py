@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--decoder", default="pyav")
     probe.set_defaults(handler=_probe)
 
-    listing = commands.add_parser("list", help="list registered components (decoders, clip_samplers, datasets)")
+    listing = commands.add_parser("list", help="list registered components (decoders, clip_samplers, datasets, transforms, losses)")
     listing.add_argument("registry", nargs="?", help="which registry (default: all)")
     listing.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'uniform*'")
     listing.set_defaults(handler=_list)
@@ -102,8 +102,10 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS
+    from vidray.losses import LOSSES
+    from vidray.transforms import TRANSFORMS
 
-    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS)}
+    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS, TRANSFORMS, LOSSES)}
     if args.registry and args.registry not in registries:
         raise VidrayError(f"unknown registry {args.registry!r}; choose from {', '.join(registries)}")
     for name in [args.registry] if args.registry else registries:

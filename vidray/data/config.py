@@ -10,7 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from vidray.config import ComponentConfig, Config
 from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS, LabeledVideoDataset, make_clip_sampler
 from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
-from vidray.errors import RegistryError
+from vidray.errors import ConfigError, RegistryError
+from vidray.transforms.compose import build_transform
 
 
 class SyntheticConfig(Config):
@@ -51,6 +52,7 @@ class DataConfig(Config):
     decoder_args: dict[str, Any] = {}
     decode_audio: bool = True
     frames_per_clip: int | None = Field(8, ge=1)
+    transform: list[ComponentConfig] | None = None  # applied to each sample dict (vidray.transforms names)
     batch_size: int = Field(8, ge=1)
     num_workers: int = Field(2, ge=0)
     synthetic: SyntheticConfig | None = SyntheticConfig()
@@ -75,6 +77,16 @@ class DataConfig(Config):
             raise ValueError(f"arguments {sampler.args} do not fit clip sampler {sampler.name!r}: {exc}") from None
         return sampler
 
+    @field_validator("transform")
+    @classmethod
+    def _buildable_transform(cls, transform: list[ComponentConfig] | None) -> list[ComponentConfig] | None:
+        if transform is not None:
+            try:  # unknown names and bad arguments fail here, before any decoding
+                build_transform(transform)
+            except (RegistryError, ConfigError) as exc:
+                raise ValueError(str(exc)) from None
+        return transform
+
     @model_validator(mode="after")
     def _has_data(self) -> "DataConfig":
         if self.data_path is None and self.synthetic is None:
@@ -98,5 +110,6 @@ def build_dataset(config: DataConfig, seed: int | None = None) -> LabeledVideoDa
         frames_per_clip=config.frames_per_clip,
         decoder_args=config.decoder_args,
         seed=seed,
+        transform=None if config.transform is None else build_transform(config.transform),
         **config.dataset_args,
     )

@@ -91,8 +91,10 @@ class ApplyTransformToVideoAndBoxes(nn.Module):
         return torch.tensor([w, h, w, h], dtype=torch.float32, device=like.device)
 
     def _to_pixels(self, boxes: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
-        if not isinstance(boxes, torch.Tensor):
-            raise LayoutError(f"ApplyTransformToVideoAndBoxes: boxes must be a tensor [N, 4], got {describe(boxes)}")
+        if not isinstance(boxes, torch.Tensor) or boxes.dim() != 2 or boxes.shape[-1] != 4:
+            raise LayoutError(
+                f"ApplyTransformToVideoAndBoxes: expected boxes [N, 4] (x1, y1, x2, y2), got {describe(boxes)}"
+            )
         return boxes.float() * self._scale(video, boxes) if self._normalized else boxes.float()
 
     def _from_pixels(self, boxes: torch.Tensor, video: torch.Tensor) -> torch.Tensor:

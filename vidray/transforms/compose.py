@@ -57,6 +57,8 @@ class Compose(nn.Module):
 
 def build_transform(spec: ComponentConfig | Mapping[str, Any] | Iterable[Any]) -> Callable[[Any], Any]:
     """The transform a spec names: ``{name, args}``, or a list of specs (composed in order)."""
+    import vidray.transforms  # noqa: F401  (registers the built-in transforms)
+
     if isinstance(spec, ComponentConfig):
         spec = spec.model_dump()
     if isinstance(spec, Mapping):
