@@ -45,16 +45,30 @@ def test_each_video_yields_every_crop_of_every_clip(synthetic_dataset):
     assert {s["video"].dtype for s in samples} == {torch.float32}
 
 
-def test_sampler_starts_at_zero_and_spaces_clips_evenly_inside_the_video():
+def test_sampler_covers_the_video_from_start_to_end():
     sampler = multiview_test(clip_duration=0.8, num_clips=10, num_crops=3).clip_sampler
     clips = sampler.sample_all(Fraction(2))
     assert len(clips) == 30 and clips[-1].is_last_clip and not any(c.is_last_clip for c in clips[:-1])
-    spacing = (Fraction(2) - Fraction(4, 5)) / 10  # PyTorchVideo/SlowFast: (duration - clip) / num_clips
+    spacing = (Fraction(2) - Fraction(4, 5)) / 9  # (duration - clip) / (num_clips - 1)
     for clip in clips:
         assert clip.clip_start_sec == clip.clip_index * spacing
         assert clip.clip_end_sec - clip.clip_start_sec == Fraction(4, 5)
-    assert clips[0].clip_start_sec == 0 and clips[-1].clip_end_sec == 2 - spacing
+    assert clips[0].clip_start_sec == 0 and clips[-1].clip_end_sec == 2
     assert [c.aug_index for c in clips[:6]] == [0, 1, 2, 0, 1, 2]
+    starts = sorted({c.clip_start_sec for c in clips})
+    assert all(b - a <= Fraction(4, 5) for a, b in zip(starts, starts[1:]))  # no gap between clips
+
+
+def test_pytorchvideo_spacing_on_request():
+    sampler = multiview_test(clip_duration=0.8, num_clips=10, num_crops=1, span_video=False).clip_sampler
+    clips = sampler.sample_all(Fraction(2))
+    spacing = (Fraction(2) - Fraction(4, 5)) / 10  # PyTorchVideo/SlowFast default: / num_clips
+    assert [c.clip_start_sec for c in clips] == [k * spacing for k in range(10)]
+
+
+def test_one_spanning_clip_is_centred():
+    clips = multiview_test(clip_duration=0.8, num_clips=1, num_crops=1).clip_sampler.sample_all(Fraction(2))
+    assert [(c.clip_start_sec, c.clip_end_sec) for c in clips] == [(Fraction(3, 5), Fraction(7, 5))]
 
 
 def test_video_shorter_than_a_clip_gives_every_view_from_its_start():

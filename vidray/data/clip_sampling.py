@@ -247,11 +247,17 @@ class ConstantClipsPerVideoSampler(ClipSampler):
     """``clips_per_video`` evenly spaced clips, each repeated ``augs_per_clip`` times (testing).
 
     Clip ``k`` starts at ``k * max(duration - clip_duration, 0) / clips_per_video``
-    (PyTorchVideo's spacing).
+    (PyTorchVideo's spacing, with which published multi-view numbers were
+    measured; the video's last ``1 / clips_per_video`` of slack is never seen).
+    ``span_video=True`` divides by ``clips_per_video - 1`` instead, so the last
+    clip ends at the video's end (SlowFast's offset sampling; one clip is centred).
     """
 
-    def __init__(self, clip_duration: float | Fraction, clips_per_video: int, augs_per_clip: int = 1) -> None:
+    def __init__(
+        self, clip_duration: float | Fraction, clips_per_video: int, augs_per_clip: int = 1, span_video: bool = False
+    ) -> None:
         super().__init__(clip_duration)
+        self._span_video = span_video
         if clips_per_video < 1 or augs_per_clip < 1:
             raise ValueError(
                 f"clips_per_video and augs_per_clip must be >= 1, got {clips_per_video} and {augs_per_clip}"
@@ -267,8 +273,11 @@ class ConstantClipsPerVideoSampler(ClipSampler):
         self, last_clip_time: float | Fraction, video_duration: float | Fraction, annotation: dict[str, Any]
     ) -> ClipInfo:
         max_start = max(as_fraction(video_duration) - self._clip_duration, Fraction(0))
-        spacing = max_start / self._clips_per_video
-        clip_start = spacing * self._current_clip_index
+        if self._span_video and self._clips_per_video == 1:
+            spacing, clip_start = max_start, max_start / 2
+        else:
+            spacing = max_start / (self._clips_per_video - 1 if self._span_video else self._clips_per_video)
+            clip_start = spacing * self._current_clip_index
         clip_index, aug_index = self._current_clip_index, self._current_aug_index
         self._current_aug_index += 1
         if self._current_aug_index >= self._augs_per_clip:

@@ -71,12 +71,15 @@ def multiview_test(
     video_mean: Sequence[float] = (0.45, 0.45, 0.45),
     video_std: Sequence[float] = (0.225, 0.225, 0.225),
     video_key: str = "video",
+    span_video: bool = True,
 ) -> MultiViewTest:
     """The sampler/transform pair of the ``num_clips x num_crops`` test protocol.
 
-    Clips are evenly spaced (PyTorchVideo's and SlowFast's spacing: clip ``k``
-    starts at ``k * (duration - clip_duration) / num_clips``, so the first
-    starts at 0). Each sample's video goes through
+    Clips are evenly spaced from the video's start to its end (clip ``k``
+    starts at ``k * (duration - clip_duration) / (num_clips - 1)``, SlowFast's
+    offset sampling); ``span_video=False`` uses PyTorchVideo's spacing
+    (``/ num_clips``, the last stretch of the video unseen), which published
+    multi-view numbers used. Each sample's video goes through
     ``UniformTemporalSubsample(num_samples)``, ``ShortSideScale(min_size)``,
     a ``crop_size`` crop chosen by ``aug_index`` (3 crops: left/centre/right,
     top/centre/bottom for portrait video; 1 crop: the centre) and
@@ -107,7 +110,9 @@ def multiview_test(
             ApplyTransformToKey(video_key, Normalize(video_mean, video_std)),
         ]
     )
-    sampler = ConstantClipsPerVideoSampler(clip_duration, clips_per_video=num_clips, augs_per_clip=num_crops)
+    sampler = ConstantClipsPerVideoSampler(
+        clip_duration, clips_per_video=num_clips, augs_per_clip=num_crops, span_video=span_video
+    )
     return MultiViewTest(clip_sampler=sampler, transform=transform, num_clips=num_clips, num_crops=num_crops)
 
 
