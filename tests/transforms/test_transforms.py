@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from vidray.errors import ConfigError, LayoutError
-from vidray.transforms import functional as VF
 from vidray.transforms.transforms import (
     CenterCrop,
     ConvertFloatToUint8,
@@ -140,9 +139,38 @@ def test_deterministic_transforms_process_a_batch_like_each_clip() -> None:
         assert torch.allclose(transform(batch), torch.stack([transform(c) for c in batch]), atol=1e-6)
 
 
-def test_center_crop_matches_uniform_crop_centre() -> None:
-    clip = torch.rand(3, 2, 31, 47)
-    assert torch.equal(CenterCrop(20)(clip), VF.uniform_crop(clip, 20, 1))
+def test_center_crop_places_the_window_like_torchvision() -> None:
+    from torchvision.transforms.v2 import functional as TF
+
+    for h, w in ((31, 47), (224, 297), (30, 46)):
+        clip = torch.rand(3, 2, h, w)
+        assert torch.equal(CenterCrop(20)(clip), TF.center_crop(clip, [20, 20]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: RandomShortSideScaleCrop(40, 56, 24, horizontal_flip_prob=p),
+        lambda p: RandomResizedCrop(24, 24, scale=(0.3, 1.0), horizontal_flip_prob=p),
+    ],
+)
+def test_fused_flip_mirrors_the_crop(make) -> None:
+    clip = ramp_clip()
+    torch.manual_seed(4)
+    plain = make(0.0)(clip)
+    torch.manual_seed(4)
+    mirrored = make(1.0)(clip)
+    assert torch.allclose(mirrored, plain.flip(-1), atol=1e-3)
+
+
+def test_fused_crop_can_return_float_pixels_without_rounding() -> None:
+    clip = torch.randint(0, 256, (3, 4, 36, 48), dtype=torch.uint8)
+    torch.manual_seed(2)
+    as_float = RandomShortSideScaleCrop(40, 50, 24, convert_to_float=True)(clip)
+    torch.manual_seed(2)
+    as_uint8 = RandomShortSideScaleCrop(40, 50, 24)(clip)
+    assert as_float.dtype == torch.float32 and 0 <= as_float.min() and as_float.max() <= 1
+    assert (as_float * 255 - as_uint8.float()).abs().max() <= 0.5 + 1e-3
 
 
 def test_uniform_crop_video_takes_left_centre_right_and_top_centre_bottom() -> None:

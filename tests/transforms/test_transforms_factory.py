@@ -38,13 +38,13 @@ def test_train_pipeline_gives_normalised_float_crops(aug_type: str) -> None:
 
 
 def test_val_pipeline_matches_pytorchvideo_order_within_uint8_rounding() -> None:
-    video = clip(t=8, h=60, w=90)
+    video = clip(t=8, h=60, w=97)  # scaled to 48x77: the centre crop offset 18.5 tests the rounding
     ours = create_video_transform("val", num_samples=8, min_size=48, crop_size=40)(video)
-    # PyTorchVideo: to float, normalise the full frame, scale (floor), centre crop (offsets round up).
+    # PyTorchVideo: to float, normalise the full frame, scale (floor), torchvision's centre crop (rounded).
     x = (video.float() / 255 - 0.45) / 0.225
-    h, w = 48, math.floor(90 / 60 * 48)
+    h, w = 48, math.floor(97 / 60 * 48)
     x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-    top, left = math.ceil((h - 40) / 2), math.ceil((w - 40) / 2)
+    top, left = round((h - 40) / 2), round((w - 40) / 2)
     reference = x[..., top : top + 40, left : left + 40]
     assert (ours - reference).abs().max() <= 0.5 / 255 / 0.225 + 1e-4
 

@@ -61,29 +61,39 @@ def temporal_jitter_indices(num_frames: int, num_samples: int) -> torch.Tensor:
 
 # ---------------------------------------------------------------- spatial
 def resize(
-    video: torch.Tensor, size: Sequence[int], interpolation: str = "bilinear", antialias: bool = False
+    video: torch.Tensor,
+    size: Sequence[int],
+    interpolation: str = "bilinear",
+    antialias: bool = False,
+    to_float: bool = False,
 ) -> torch.Tensor:
     """Resizes ``[..., H, W]`` to ``size = (h, w)``, keeping the dtype.
 
     uint8 is interpolated in float32 and rounded back: faster on CPU than
     torch's uint8 kernels for the [C, T, H, W] layout, and exact to 0.5.
+    ``to_float`` returns uint8 input as float32 in [0, 1] instead, skipping
+    the rounding (for a pipeline that converts next anyway).
     """
     if interpolation not in _INTERPOLATIONS:
         raise ConfigError(f"resize: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     h, w = int(size[0]), int(size[1])
+    was_uint8 = video.dtype == torch.uint8
     if tuple(video.shape[-2:]) == (h, w):
-        return video
+        return video.to(torch.float32).div_(255.0) if was_uint8 and to_float else video
     lead = video.shape[:-2]
     planes = video.reshape(1, -1, *video.shape[-2:])
-    was_uint8 = video.dtype == torch.uint8
     if was_uint8 or video.dtype in (torch.float16, torch.bfloat16) and video.device.type == "cpu":
         planes = planes.float()
     aligned = {"align_corners": False} if interpolation in ("bilinear", "bicubic") else {}
     anti = {"antialias": antialias} if interpolation in ("bilinear", "bicubic") else {}
-    out = F.interpolate(planes, size=(h, w), mode=interpolation, **aligned, **anti)
+    out = F.interpolate(planes, size=(h, w), mode=interpolation, **aligned, **anti).reshape(*lead, h, w)
+    if was_uint8 and to_float:
+        return out.div_(255.0)
     if was_uint8:
-        out = out.round_().clamp_(0, 255).to(torch.uint8)
-    return out.to(video.dtype).reshape(*lead, h, w)
+        if interpolation == "bicubic":  # the only mode that can overshoot [0, 255]
+            out.clamp_(0, 255)
+        return out.add_(0.5).to(torch.uint8)  # values are >= 0, so truncation after +0.5 rounds
+    return out.to(video.dtype)
 
 
 def short_side_size(height: int, width: int, size: int) -> tuple[int, int]:
@@ -129,6 +139,7 @@ def resized_crop(
     flip: bool = False,
     interpolation: str = "bilinear",
     antialias: bool = False,
+    to_float: bool = False,
 ) -> torch.Tensor:
     """Crops a window, optionally mirrors it, and resizes it to ``size``, in one pass.
 
@@ -139,7 +150,7 @@ def resized_crop(
     window = crop(video, top, left, height, width, "resized_crop")
     if flip:
         window = window.flip(-1)
-    return resize(window, size, interpolation, antialias)
+    return resize(window, size, interpolation, antialias, to_float)
 
 
 def uniform_crop_offsets(height: int, width: int, size: int, spatial_idx: int) -> tuple[int, int]:

@@ -229,11 +229,11 @@ class RandomCrop(_Crop):
 
 @TRANSFORMS.register()
 class CenterCrop(_Crop):
-    """The central ``size`` window (PyTorchVideo's rounding: offsets round up)."""
+    """The central ``size`` window, placed as torchvision's ``CenterCrop`` (PyTorchVideo's val pipeline) does."""
 
     def make_params(self, video: torch.Tensor) -> dict[str, Any]:
         h, w = self._fits(video)
-        return {"top": -(-(h - self._size[0]) // 2), "left": -(-(w - self._size[1]) // 2)}
+        return {"top": int(round((h - self._size[0]) / 2.0)), "left": int(round((w - self._size[1]) / 2.0))}
 
 
 @TRANSFORMS.register()
@@ -258,22 +258,53 @@ class RandomHorizontalFlip(VideoTransform):
 
 
 class _ResizedCrop(VideoTransform):
-    """Shared by the crop-then-resize transforms: only the window is ever converted and resized."""
+    """Shared by the crop-then-resize transforms: only the window is ever converted and resized.
+
+    ``horizontal_flip_prob`` mirrors the window before it is resized (the
+    same as ``RandomHorizontalFlip`` afterwards, on fewer bytes), and
+    ``convert_to_float`` returns uint8 input as float32 in [0, 1] (what
+    ``ConvertUint8ToFloat`` would give next, without rounding to uint8 first).
+    """
 
     random = True
     geometric = True
 
-    def __init__(self, target: Sequence[int], interpolation: str, antialias: bool) -> None:
+    def __init__(
+        self,
+        target: Sequence[int],
+        interpolation: str,
+        antialias: bool,
+        horizontal_flip_prob: float,
+        convert_to_float: bool,
+    ) -> None:
         super().__init__()
         self._target = check_size(tuple(target), "target size", self.who)
         self._interpolation = interpolation
         self._antialias = antialias
+        self._flip_prob = check_probability(horizontal_flip_prob, "horizontal_flip_prob", self.who)
+        self._convert_to_float = convert_to_float
+
+    def make_window(self, video: torch.Tensor) -> tuple[int, int, int, int]:
+        """``(top, left, height, width)`` of the source window for one clip."""
+        raise NotImplementedError(f"{self.who} must implement make_window")
+
+    def make_params(self, video: torch.Tensor) -> dict[str, Any]:
+        return {"window": self.make_window(video), "flip": coin(self._flip_prob)}
 
     def transform_video(self, video: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-        return VF.resized_crop(video, *params["window"], self._target, False, self._interpolation, self._antialias)
+        return VF.resized_crop(
+            video,
+            *params["window"],
+            self._target,
+            params["flip"],
+            self._interpolation,
+            self._antialias,
+            self._convert_to_float,
+        )
 
     def transform_boxes(self, boxes: Boxes, params: dict[str, Any]) -> Boxes:
-        return TF.resized_crop(boxes, *params["window"], list(self._target))
+        moved = TF.resized_crop(boxes, *params["window"], list(self._target))
+        return TF.horizontal_flip(moved) if params["flip"] else moved
 
 
 @TRANSFORMS.register()
@@ -283,6 +314,9 @@ class RandomShortSideScaleCrop(_ResizedCrop):
     Draws the scale and the crop exactly as the two transforms would, then
     resizes only the source window that becomes the crop: the training
     recipe of SlowFast/X3D at a fraction of the cost (see benchmarks/transforms.py).
+    ``horizontal_flip_prob`` mirrors the window first (``RandomHorizontalFlip``
+    fused in); ``convert_to_float`` returns float32 [0, 1] from uint8 without
+    rounding the resized pixels back to uint8 (``ConvertUint8ToFloat`` fused in).
     """
 
     def __init__(
@@ -292,9 +326,11 @@ class RandomShortSideScaleCrop(_ResizedCrop):
         crop_size: int | Sequence[int],
         interpolation: str = "bilinear",
         antialias: bool = False,
+        horizontal_flip_prob: float = 0.0,
+        convert_to_float: bool = False,
     ) -> None:
         crop = check_size(crop_size, "crop_size", type(self).__name__)
-        super().__init__(crop, interpolation, antialias)
+        super().__init__(crop, interpolation, antialias, horizontal_flip_prob, convert_to_float)
         check_size(min_size, "min_size", self.who)
         if max_size < min_size:
             raise ConfigError(f"{self.who}: max_size {max_size} is smaller than min_size {min_size}")
@@ -302,7 +338,7 @@ class RandomShortSideScaleCrop(_ResizedCrop):
             raise ConfigError(f"{self.who}: crop_size {crop_size} is larger than min_size {min_size}")
         self._min_size, self._max_size = min_size, max_size
 
-    def make_params(self, video: torch.Tensor) -> dict[str, Any]:
+    def make_window(self, video: torch.Tensor) -> tuple[int, int, int, int]:
         h, w = video.shape[-2:]
         scaled_h, scaled_w = VF.short_side_size(h, w, randint(self._min_size, self._max_size))
         top, left = randint(0, scaled_h - self._target[0]), randint(0, scaled_w - self._target[1])
@@ -310,7 +346,7 @@ class RandomShortSideScaleCrop(_ResizedCrop):
         sy, sx = h / scaled_h, w / scaled_w
         y0, x0 = round(top * sy), round(left * sx)
         y1, x1 = round((top + self._target[0]) * sy), round((left + self._target[1]) * sx)
-        return {"window": (y0, x0, max(min(y1, h) - y0, 1), max(min(x1, w) - x0, 1))}
+        return y0, x0, max(min(y1, h) - y0, 1), max(min(x1, w) - x0, 1)
 
 
 @TRANSFORMS.register()
@@ -319,6 +355,7 @@ class RandomResizedCrop(_ResizedCrop):
 
     ``shift=True`` moves the window linearly from a first to a last draw over
     the clip (PyTorchVideo's option); such clips cannot carry boxes.
+    ``horizontal_flip_prob`` and ``convert_to_float``: see :class:`RandomShortSideScaleCrop`.
     """
 
     def __init__(
@@ -331,8 +368,10 @@ class RandomResizedCrop(_ResizedCrop):
         log_uniform_ratio: bool = True,
         interpolation: str = "bilinear",
         num_tries: int = 10,
+        horizontal_flip_prob: float = 0.0,
+        convert_to_float: bool = False,
     ) -> None:
-        super().__init__((target_height, target_width), interpolation, False)
+        super().__init__((target_height, target_width), interpolation, False, horizontal_flip_prob, convert_to_float)
         if len(scale) != 2 or min(scale) <= 0 or max(scale) > 1:
             raise ConfigError(f"{self.who}: scale must be two fractions in (0, 1], got {scale}")
         if len(aspect_ratio) != 2 or min(aspect_ratio) <= 0:
@@ -342,18 +381,27 @@ class RandomResizedCrop(_ResizedCrop):
         self._scale, self._aspect_ratio = tuple(scale), tuple(aspect_ratio)
         self._shift, self._log_uniform_ratio, self._num_tries = shift, log_uniform_ratio, num_tries
 
-    def make_params(self, video: torch.Tensor) -> dict[str, Any]:
+    def make_window(self, video: torch.Tensor) -> tuple[int, int, int, int]:
         h, w = video.shape[-2:]
-        draw = (h, w, self._scale, self._aspect_ratio, self._log_uniform_ratio, self._num_tries)
-        window = VF.random_resized_crop_params(*draw)
-        return {"window": window, "last": VF.random_resized_crop_params(*draw) if self._shift else None}
+        return VF.random_resized_crop_params(h, w, self._scale, self._aspect_ratio, self._log_uniform_ratio, self._num_tries)
+
+    def make_params(self, video: torch.Tensor) -> dict[str, Any]:
+        params = super().make_params(video)
+        return {**params, "last": self.make_window(video) if self._shift else None}
 
     def transform_video(self, video: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         if params["last"] is None:
             return super().transform_video(video, params)
         steps = [torch.linspace(a, b, video.shape[-3]).long().tolist() for a, b in zip(params["window"], params["last"])]
         frames = [
-            VF.resized_crop(video[..., i : i + 1, :, :], *window, self._target, interpolation=self._interpolation)
+            VF.resized_crop(
+                video[..., i : i + 1, :, :],
+                *window,
+                self._target,
+                params["flip"],
+                self._interpolation,
+                to_float=self._convert_to_float,
+            )
             for i, window in enumerate(zip(*steps))
         ]
         return torch.cat(frames, dim=-3)

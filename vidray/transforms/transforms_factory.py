@@ -21,7 +21,6 @@ from vidray.transforms.transforms import (
     CenterCrop,
     ConvertUint8ToFloat,
     Normalize,
-    RandomHorizontalFlip,
     RandomResizedCrop,
     RandomShortSideScaleCrop,
     RemoveKey,
@@ -84,9 +83,10 @@ def create_video_transform(
         UniformTemporalSubsample(num_samples)          UniformTemporalSubsample(num_samples)
         RandomShortSideScaleCrop(min, max, crop)       ShortSideScale(min_size)
           or RandomResizedCrop(crop, **paras)          CenterCrop(crop_size)
-        RandomHorizontalFlip(horizontal_flip_prob)
+          (both mirror the crop with horizontal_flip_prob)
         RandAugment / AugMix (aug_type)
-        ConvertUint8ToFloat (convert_to_float)         ConvertUint8ToFloat (convert_to_float)
+        ConvertUint8ToFloat (convert_to_float; fused   ConvertUint8ToFloat (convert_to_float)
+          into the crop without aug_type)
         Normalize(video_mean, video_std)               Normalize(video_mean, video_std)
 
     Takes a video ``[C, T, H, W]`` (uint8 pixels when ``convert_to_float``) or,
@@ -104,18 +104,21 @@ def create_video_transform(
         raise ConfigError("create_video_transform: aug_paras is only used with aug_type 'randaug' or 'augmix'")
 
     steps: list[Callable[[Any], Any]] = [] if num_samples is None else [UniformTemporalSubsample(num_samples)]
+    augmentation = _augmentation(aug_type, aug_paras)
     if mode == "train":
+        # Without RandAugment/AugMix (which want uint8 pixels) the crop is converted to float as it is resized.
+        float_crop = convert_to_float and not augmentation
+        fused = {"horizontal_flip_prob": horizontal_flip_prob, "convert_to_float": float_crop}
         if random_resized_crop_paras is not None:
             paras = {**_RANDOM_RESIZED_CROP_DEFAULT_PARAS, **random_resized_crop_paras}
-            steps.append(RandomResizedCrop(target_height=crop[0], target_width=crop[1], **paras))
+            steps.append(RandomResizedCrop(target_height=crop[0], target_width=crop[1], **paras, **fused))
         else:
-            steps.append(RandomShortSideScaleCrop(min_size, max_size, crop))
-        steps.append(RandomHorizontalFlip(horizontal_flip_prob))
-        steps += _augmentation(aug_type, aug_paras)
+            steps.append(RandomShortSideScaleCrop(min_size, max_size, crop, **fused))
+        steps += augmentation
     else:
-        _augmentation(aug_type, aug_paras)  # the same argument checks in both modes
+        float_crop = False
         steps += [ShortSideScale(min_size), CenterCrop(crop)]
-    if convert_to_float:
+    if convert_to_float and not float_crop:
         steps.append(ConvertUint8ToFloat())
     steps.append(Normalize(video_mean, video_std, inplace=convert_to_float))  # in place on the fresh float copy
     transform = Compose(steps)
