@@ -74,7 +74,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
+    from vidray.data.synthetic import (
+        SyntheticSpec,
+        default_root,
+        write_synthetic_dataset,
+    )
 
     spec = SyntheticSpec(
         num_classes=args.num_classes, train_per_class=args.train_per_class, val_per_class=args.val_per_class,

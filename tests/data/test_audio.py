@@ -3,7 +3,12 @@ import math
 import pytest
 import torch
 
-from vidray.data.audio import log_mel_spectrogram, mel_filterbank, mel_spectrogram, resample_waveform
+from vidray.data.audio import (
+    log_mel_spectrogram,
+    mel_filterbank,
+    mel_spectrogram,
+    resample_waveform,
+)
 
 
 def tone(freq, rate, seconds=1.0):

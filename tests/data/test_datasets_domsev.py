@@ -7,7 +7,12 @@ import torch
 from media import decoded_indices, indexed_frames, write_image, write_indexed_video
 from torch.utils.data import SequentialSampler
 
-from vidray.data import DATASETS, DomsevFrameDataset, DomsevVideoDataset, UniformClipSampler
+from vidray.data import (
+    DATASETS,
+    DomsevFrameDataset,
+    DomsevVideoDataset,
+    UniformClipSampler,
+)
 from vidray.data.datasets.domsev import LabelType, VideoClipInfo, VideoDatasetType
 from vidray.errors import AnnotationError, UnknownLabelError
 

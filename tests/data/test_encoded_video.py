@@ -10,7 +10,12 @@ from media import decoded_indices, write_indexed_video
 from vidray.data import EncodedVideo
 from vidray.data.video import uniform_frame_filter
 from vidray.data.video_writer import write_video
-from vidray.errors import ClipOutOfRangeError, DecodeError, MediaNotFoundError, VidrayError
+from vidray.errors import (
+    ClipOutOfRangeError,
+    DecodeError,
+    MediaNotFoundError,
+    VidrayError,
+)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,13 @@ from torch.utils.data import SequentialSampler
 
 from vidray import io as vio
 from vidray.data.clip_sampling import RandomMultiClipSampler, UniformClipSampler
-from vidray.data.flow import FlowStream, FlowVideo, dequantize_flow, find_flow_frames, quantize_flow
+from vidray.data.flow import (
+    FlowStream,
+    FlowVideo,
+    dequantize_flow,
+    find_flow_frames,
+    quantize_flow,
+)
 from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import IMUStream
 from vidray.data.labeled_video_dataset import LabeledVideoDataset

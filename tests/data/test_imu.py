@@ -16,7 +16,13 @@ import torch
 from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import EGO4D_CHANNELS, IMUData, IMUStream
 from vidray.data.video import ClipWindow
-from vidray.errors import AnnotationError, ClipOutOfRangeError, ConfigError, DecodeError, MediaNotFoundError
+from vidray.errors import (
+    AnnotationError,
+    ClipOutOfRangeError,
+    ConfigError,
+    DecodeError,
+    MediaNotFoundError,
+)
 
 EGO4D_HEADER = (
     "component_idx,component_timestamp_ms,canonical_timestamp_ms,gyro_x,gyro_y,gyro_z,accl_x,accl_y,accl_z"

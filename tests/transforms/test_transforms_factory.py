@@ -134,3 +134,41 @@ def test_pytorchvideo_tutorial_code_runs_with_the_new_prefix(synthetic_dataset) 
     assert "audio" not in sample
     val = ApplyTransformToKey("video", Compose([UniformTemporalSubsample(8), ShortSideScale(40)]))
     assert val({"video": sample["video"]})["video"].shape[-2] == 40
+
+
+def test_pipelines_pickle_for_spawned_workers() -> None:
+    import pickle
+
+    transform = create_video_transform("train", video_key="video", min_size=48, max_size=60, crop_size=40, aug_type="augmix")
+    restored = pickle.loads(pickle.dumps(transform))
+    video = clip()
+    torch.manual_seed(3)
+    first = transform({"video": video})["video"]
+    torch.manual_seed(3)
+    assert torch.equal(restored({"video": video})["video"], first)
+
+
+def test_data_loader_workers_augment_reproducibly_under_the_global_seed(synthetic_dataset) -> None:
+    from torch.utils.data import DataLoader
+
+    from vidray.data import Kinetics, make_clip_sampler
+
+    transform = create_video_transform("train", video_key="video", remove_key=["audio"], num_samples=4,
+                                       min_size=40, max_size=64, crop_size=32)  # fmt: skip
+
+    def epoch(seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)  # DataLoader derives each worker's torch seed from the global generator
+        dataset = Kinetics(
+            data_path=synthetic_dataset.csv["train"],
+            video_path_prefix=synthetic_dataset.video_dir["train"],
+            clip_sampler=make_clip_sampler("uniform", 1.0),
+            transform=transform,
+            frames_per_clip=4,
+            seed=0,
+        )
+        loader = DataLoader(dataset, batch_size=4, num_workers=2)
+        return torch.cat([batch["video"] for batch in loader])
+
+    first = epoch(0)
+    assert torch.equal(epoch(0), first)  # same clips (dataset seed), same crops (torch seed), 2 workers
+    assert not torch.equal(epoch(1), first)  # same clips, other crops

@@ -8,7 +8,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from vidray.config import ComponentConfig, Config
-from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS, LabeledVideoDataset, make_clip_sampler
+from vidray.data import (
+    CLIP_SAMPLERS,
+    DATASETS,
+    DECODERS,
+    LabeledVideoDataset,
+    make_clip_sampler,
+)
 from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
 from vidray.errors import ConfigError, RegistryError
 from vidray.transforms.compose import build_transform

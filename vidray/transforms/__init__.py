@@ -8,13 +8,24 @@ registered in :data:`TRANSFORMS`, so a config can name it (see
 :func:`build_transform`).
 """
 
-from vidray.transforms.audio import FrequencyMasking, LogMelSpectrogram, MelSpectrogram, Resample, TimeMasking
+from vidray.transforms.audio import (
+    FrequencyMasking,
+    LogMelSpectrogram,
+    MelSpectrogram,
+    Resample,
+    TimeMasking,
+)
 from vidray.transforms.augmix import AugMix
 from vidray.transforms.base import VideoTransform
 from vidray.transforms.boxes import ApplyTransformToVideoAndBoxes
 from vidray.transforms.compose import TRANSFORMS, Compose, build_transform
 from vidray.transforms.mix import CutMix, MixUp, MixVideo
-from vidray.transforms.multiview import MultiViewTest, ViewAggregator, aggregate_views, multiview_test
+from vidray.transforms.multiview import (
+    MultiViewTest,
+    ViewAggregator,
+    aggregate_views,
+    multiview_test,
+)
 from vidray.transforms.rand_augment import RandAugment
 from vidray.transforms.transforms import (
     ApplyTransformToKey,

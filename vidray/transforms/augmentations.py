@@ -13,13 +13,20 @@ its early releases did the same with Solarize's threshold, so every non-zero uin
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torchvision.transforms.v2 import functional as TF
 
 from vidray.errors import ConfigError, LayoutError
-from vidray.transforms.base import VideoTransform, check_probability, check_video, coin, describe
+from vidray.transforms.base import (
+    VideoTransform,
+    check_probability,
+    check_video,
+    coin,
+    describe,
+)
 
 # Maximum global magnitude used for video augmentation.
 _AUGMENTATION_MAX_LEVEL = 10
@@ -294,9 +301,9 @@ class LayoutAwareTransform(VideoTransform):
             raise ConfigError(f"{self.who}: layout must be one of {_LAYOUTS}, got {layout!r}")
         self.layout = layout
 
+    @abstractmethod
     def transform_frames(self, frames: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         """Transforms one clip's frames ``[T, C, H, W]`` with the clip's parameters."""
-        raise NotImplementedError(f"{self.who} must implement transform_frames")
 
     def transform_video(self, video: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         return self.transform_frames(video.transpose(-4, -3), params).transpose(-4, -3)

@@ -10,6 +10,7 @@ batch each clip draws its own parameters, as it would in a data worker.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 import torch
@@ -97,7 +98,7 @@ def as_boxes(boxes: torch.Tensor, canvas_size: tuple[int, int], who: str) -> tv_
     return tv_tensors.BoundingBoxes(boxes.float(), format="XYXY", canvas_size=canvas_size)
 
 
-class VideoTransform(nn.Module):
+class VideoTransform(nn.Module, ABC):
     """Base of vidray's video transforms: check, draw once per clip, apply.
 
     Subclasses implement :meth:`transform_video` and, when random,
@@ -118,8 +119,9 @@ class VideoTransform(nn.Module):
         """Parameters for one clip ``[C, T, H, W]`` (or a whole batch when not random)."""
         return {}
 
+    @abstractmethod
     def transform_video(self, video: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-        raise NotImplementedError(f"{self.who} must implement transform_video")
+        """Applies ``params`` (from :meth:`make_params`) to a clip or, when not random, a batch."""
 
     def transform_boxes(self, boxes: tv_tensors.BoundingBoxes, params: dict[str, Any]) -> tv_tensors.BoundingBoxes:
         if self.geometric:

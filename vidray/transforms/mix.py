@@ -32,7 +32,13 @@ import torch
 from torch import nn
 
 from vidray.errors import ConfigError, LayoutError
-from vidray.transforms.base import check_probability, check_video, coin, describe, randint
+from vidray.transforms.base import (
+    check_probability,
+    check_video,
+    coin,
+    describe,
+    randint,
+)
 from vidray.transforms.compose import TRANSFORMS
 from vidray.transforms.functional import convert_to_one_hot
 

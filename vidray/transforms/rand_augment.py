@@ -9,6 +9,7 @@ from torch import nn
 
 from vidray.errors import ConfigError
 from vidray.transforms.augmentations import (
+    _TRANSFORM_MAX_PARAMS,
     AugmentTransform,
     LayoutAwareTransform,
     check_magnitude,
@@ -18,23 +19,8 @@ from vidray.transforms.augmentations import (
 from vidray.transforms.base import check_probability
 from vidray.transforms.compose import TRANSFORMS
 
-# Transform names and the (base, range) their level function maps levels 0..max onto.
-_TRANSFORM_RANDAUG_MAX_PARAMS: dict[str, Optional[tuple[float, float]]] = {
-    "AdjustBrightness": (1, 0.9),
-    "AdjustContrast": (1, 0.9),
-    "AdjustSaturation": (1, 0.9),
-    "AdjustSharpness": (1, 0.9),
-    "AutoContrast": None,
-    "Equalize": None,
-    "Invert": None,
-    "Rotate": (0, 30),
-    "Posterize": (4, 4),
-    "Solarize": (1, 1),
-    "ShearX": (0, 0.3),
-    "ShearY": (0, 0.3),
-    "TranslateX": (0, 0.45),
-    "TranslateY": (0, 0.45),
-}
+# RandAugment's maximum magnitudes are the op library's defaults (PyTorchVideo kept two equal tables).
+_TRANSFORM_RANDAUG_MAX_PARAMS = _TRANSFORM_MAX_PARAMS
 
 # Hyperparameters for sampling the level: ints from sampling_min for uniform sampling, sampling_std for gaussian.
 SAMPLING_RANDAUG_DEFAULT_HPARAS: dict[str, Any] = {

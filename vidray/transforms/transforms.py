@@ -7,6 +7,7 @@ also move a clip's boxes: ``video, boxes = RandomCrop(224)(video, boxes)``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Callable, Sequence
 
 import torch
@@ -284,9 +285,9 @@ class _ResizedCrop(VideoTransform):
         self._flip_prob = check_probability(horizontal_flip_prob, "horizontal_flip_prob", self.who)
         self._convert_to_float = convert_to_float
 
+    @abstractmethod
     def make_window(self, video: torch.Tensor) -> tuple[int, int, int, int]:
         """``(top, left, height, width)`` of the source window for one clip."""
-        raise NotImplementedError(f"{self.who} must implement make_window")
 
     def make_params(self, video: torch.Tensor) -> dict[str, Any]:
         return {"window": self.make_window(video), "flip": coin(self._flip_prob)}

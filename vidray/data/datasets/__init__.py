@@ -2,7 +2,11 @@
 
 from vidray.data.datasets.ava import Ava, AvaDataset, detection_collate
 from vidray.data.datasets.charades import Charades
-from vidray.data.datasets.domsev import DomsevFrameDataset, DomsevVideoDataset, LabelType
+from vidray.data.datasets.domsev import (
+    DomsevFrameDataset,
+    DomsevVideoDataset,
+    LabelType,
+)
 from vidray.data.datasets.epic_kitchens import EpicKitchens100, EpicKitchens100Dataset
 from vidray.data.datasets.hmdb51 import Hmdb51
 from vidray.data.datasets.kinetics import Kinetics

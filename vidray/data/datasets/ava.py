@@ -45,9 +45,19 @@ import torch
 from torch.utils.data import RandomSampler, default_collate
 
 from vidray import io as vio
-from vidray.data.annotations import annotation_error, parse_number, read_annotation_text, read_lines
+from vidray.data.annotations import (
+    annotation_error,
+    parse_number,
+    read_annotation_text,
+    read_lines,
+)
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
-from vidray.data.labeled_video_dataset import DATASETS, FPS_KEY, FRAME_PATHS_KEY, LabeledVideoDataset
+from vidray.data.labeled_video_dataset import (
+    DATASETS,
+    FPS_KEY,
+    FRAME_PATHS_KEY,
+    LabeledVideoDataset,
+)
 from vidray.data.labeled_video_paths import VIDEO_EXTENSIONS, report_missing
 from vidray.data.video import ClipWindow, Video
 from vidray.errors import AnnotationError, MediaNotFoundError, UnknownLabelError

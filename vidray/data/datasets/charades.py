@@ -29,9 +29,20 @@ import torch
 from torch.utils.data import RandomSampler
 
 from vidray import io as vio
-from vidray.data.annotations import annotation_error, label_of, parse_number, read_csv_rows, read_lines
+from vidray.data.annotations import (
+    annotation_error,
+    label_of,
+    parse_number,
+    read_csv_rows,
+    read_lines,
+)
 from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler
-from vidray.data.labeled_video_dataset import DATASETS, FPS_KEY, FRAME_PATHS_KEY, LabeledVideoDataset
+from vidray.data.labeled_video_dataset import (
+    DATASETS,
+    FPS_KEY,
+    FRAME_PATHS_KEY,
+    LabeledVideoDataset,
+)
 from vidray.data.labeled_video_paths import index_video_files, report_missing
 from vidray.data.video import TIME_EPS, ClipWindow, Video
 from vidray.errors import UnknownLabelError

@@ -17,10 +17,20 @@ from typing import Any, Callable, Sequence
 from torch.utils.data import RandomSampler
 
 from vidray import io as vio
-from vidray.data.annotations import class_index, label_of, parse_number, read_annotation_text, read_csv_rows
+from vidray.data.annotations import (
+    class_index,
+    label_of,
+    parse_number,
+    read_annotation_text,
+    read_csv_rows,
+)
 from vidray.data.clip_sampling import ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
-from vidray.data.labeled_video_paths import index_video_files, labeled_video_dataset, report_missing
+from vidray.data.labeled_video_paths import (
+    index_video_files,
+    labeled_video_dataset,
+    report_missing,
+)
 
 OFFICIAL_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 

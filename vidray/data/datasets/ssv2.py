@@ -32,9 +32,24 @@ from typing import Any, Callable, Sequence
 from torch.utils.data import RandomSampler
 
 from vidray import io as vio
-from vidray.data.annotations import annotation_error, label_of, parse_number, read_annotation_text, read_csv_rows
-from vidray.data.clip_sampling import ClipInfo, ClipInfoList, ClipSampler, ConstantClipsPerVideoSampler
-from vidray.data.labeled_video_dataset import DATASETS, FRAME_PATHS_KEY, LabeledVideoDataset
+from vidray.data.annotations import (
+    annotation_error,
+    label_of,
+    parse_number,
+    read_annotation_text,
+    read_csv_rows,
+)
+from vidray.data.clip_sampling import (
+    ClipInfo,
+    ClipInfoList,
+    ClipSampler,
+    ConstantClipsPerVideoSampler,
+)
+from vidray.data.labeled_video_dataset import (
+    DATASETS,
+    FRAME_PATHS_KEY,
+    LabeledVideoDataset,
+)
 from vidray.data.labeled_video_paths import report_missing
 from vidray.errors import AnnotationError
 

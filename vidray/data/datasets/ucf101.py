@@ -16,7 +16,11 @@ from vidray import io as vio
 from vidray.data.annotations import annotation_error, label_of, parse_number, read_lines
 from vidray.data.clip_sampling import ClipSampler
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
-from vidray.data.labeled_video_paths import existing_and_missing, labeled_video_dataset, report_missing
+from vidray.data.labeled_video_paths import (
+    existing_and_missing,
+    labeled_video_dataset,
+    report_missing,
+)
 
 SPLIT_FILES = {"train": "trainlist0{}.txt", "test": "testlist0{}.txt"}
 

@@ -28,7 +28,11 @@ import numpy as np
 import torch
 
 from vidray.data.audio import resample_waveform
-from vidray.data.decoders._common import import_optional, local_path_or_bytes, probe_header
+from vidray.data.decoders._common import (
+    import_optional,
+    local_path_or_bytes,
+    probe_header,
+)
 from vidray.data.encoded_video import DECODERS, EncodedVideo
 from vidray.data.video import short_side_size
 from vidray.errors import DecodeError

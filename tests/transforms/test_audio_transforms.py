@@ -5,7 +5,13 @@ import torch
 
 from vidray.data.audio import log_mel_spectrogram
 from vidray.errors import ConfigError, LayoutError
-from vidray.transforms.audio import FrequencyMasking, LogMelSpectrogram, MelSpectrogram, Resample, TimeMasking
+from vidray.transforms.audio import (
+    FrequencyMasking,
+    LogMelSpectrogram,
+    MelSpectrogram,
+    Resample,
+    TimeMasking,
+)
 from vidray.transforms.compose import build_transform
 
 
