@@ -227,13 +227,25 @@ def random_resized_crop(
     if not shift:
         return resized_crop(frames, *first, size, interpolation=interpolation)
     last = random_resized_crop_params(h, w, scale, aspect_ratio, log_uniform_ratio, num_tries)
-    t = frames.shape[-3]
-    steps = [torch.linspace(a, b, t).long().tolist() for a, b in zip(first, last)]
-    out = [
-        resized_crop(frames[..., i : i + 1, :, :], top, left, ch, cw, size, interpolation=interpolation)
-        for i, (top, left, ch, cw) in enumerate(zip(*steps))
+    return shifting_resized_crop(frames, first, last, size, interpolation=interpolation)
+
+
+def shifting_resized_crop(
+    video: torch.Tensor,
+    first: Sequence[int],
+    last: Sequence[int],
+    size: Sequence[int],
+    flip: bool = False,
+    interpolation: str = "bilinear",
+    to_float: bool = False,
+) -> torch.Tensor:
+    """:func:`resized_crop` with a window ``(top, left, h, w)`` moving linearly from ``first`` to ``last`` over T."""
+    steps = [torch.linspace(a, b, video.shape[-3]).long().tolist() for a, b in zip(first, last)]
+    frames = [
+        resized_crop(video[..., i : i + 1, :, :], *window, size, flip, interpolation, to_float=to_float)
+        for i, window in enumerate(zip(*steps))
     ]
-    return torch.cat(out, dim=-3)
+    return torch.cat(frames, dim=-3)
 
 
 def horizontal_flip(video: torch.Tensor) -> torch.Tensor:
@@ -263,8 +275,8 @@ def normalize(
     if video.dtype == torch.uint8:
         # (x / 255 - m) / s == x * (1 / (255 s)) - m / s, done while converting.
         out = video.to(torch.float32)
-        scale = 1.0 / (255.0 * channel_view(std, out, "normalize"))
-        return out.mul_(scale).sub_(channel_view(mean, out, "normalize") / channel_view(std, out, "normalize"))
+        mean_view, std_view = channel_view(mean, out, "normalize"), channel_view(std, out, "normalize")
+        return out.mul_(1.0 / (255.0 * std_view)).sub_(mean_view / std_view)
     out = video if inplace else video.clone()
     return out.sub_(channel_view(mean, out, "normalize")).div_(channel_view(std, out, "normalize"))
 

@@ -93,7 +93,9 @@ def _paste(x: torch.Tensor, box: Box) -> torch.Tensor:
 class _BatchMix(nn.Module):
     """What MixUp and CutMix share: argument checks, the lambda draw, batch checks and label mixing."""
 
-    def __init__(self, alpha: float, label_smoothing: float, num_classes: int, one_hot: bool) -> None:
+    def __init__(
+        self, alpha: float = 1.0, label_smoothing: float = 0.0, num_classes: int = 400, one_hot: bool = False
+    ) -> None:
         super().__init__()
         self.alpha = _check_alpha(alpha, "alpha", self.who)
         _check_label_args(label_smoothing, num_classes, self.who)
@@ -168,11 +170,6 @@ class MixUp(_BatchMix):
         num_classes: width of the returned label rows.
         one_hot: labels are ``[B, num_classes]`` rows instead of ``[B]`` class indices.
     """
-
-    def __init__(
-        self, alpha: float = 1.0, label_smoothing: float = 0.0, num_classes: int = 400, one_hot: bool = False
-    ) -> None:
-        super().__init__(alpha, label_smoothing, num_classes, one_hot)
 
     def forward(self, x_video: torch.Tensor, labels: torch.Tensor, *, x_audio: torch.Tensor | None = None) -> MixOutput:
         """``(video, labels)``, or ``(video, audio, labels)`` when ``x_audio`` (any ``[B, ...]``) is given.

@@ -137,6 +137,14 @@ class TemporalJitter(VideoTransform):
 
 
 # ---------------------------------------------------------------- spatial
+def check_size_range(min_size: int, max_size: int, who: str) -> tuple[int, int]:
+    """``(min_size, max_size)`` of a short-side scale jitter, checked at construction."""
+    check_size(min_size, "min_size", who)
+    if max_size < min_size:
+        raise ConfigError(f"{who}: max_size {max_size} is smaller than min_size {min_size}")
+    return min_size, max_size
+
+
 class _Resize(VideoTransform):
     """Shared by the scaling transforms: resize the frames and the boxes to ``params['size']``."""
 
@@ -185,10 +193,7 @@ class RandomShortSideScale(_Resize):
         antialias: bool = False,
     ) -> None:
         super().__init__(interpolation, backend, antialias)
-        check_size(min_size, "min_size", self.who)
-        if max_size < min_size:
-            raise ConfigError(f"{self.who}: max_size {max_size} is smaller than min_size {min_size}")
-        self._min_size, self._max_size = min_size, max_size
+        self._min_size, self._max_size = check_size_range(min_size, max_size, self.who)
 
     def make_params(self, video: torch.Tensor) -> dict[str, Any]:
         size = randint(self._min_size, self._max_size)
@@ -332,12 +337,9 @@ class RandomShortSideScaleCrop(_ResizedCrop):
     ) -> None:
         crop = check_size(crop_size, "crop_size", type(self).__name__)
         super().__init__(crop, interpolation, antialias, horizontal_flip_prob, convert_to_float)
-        check_size(min_size, "min_size", self.who)
-        if max_size < min_size:
-            raise ConfigError(f"{self.who}: max_size {max_size} is smaller than min_size {min_size}")
+        self._min_size, self._max_size = check_size_range(min_size, max_size, self.who)
         if max(crop) > min_size:
             raise ConfigError(f"{self.who}: crop_size {crop_size} is larger than min_size {min_size}")
-        self._min_size, self._max_size = min_size, max_size
 
     def make_window(self, video: torch.Tensor) -> tuple[int, int, int, int]:
         h, w = video.shape[-2:]
@@ -393,19 +395,15 @@ class RandomResizedCrop(_ResizedCrop):
     def transform_video(self, video: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         if params["last"] is None:
             return super().transform_video(video, params)
-        steps = [torch.linspace(a, b, video.shape[-3]).long().tolist() for a, b in zip(params["window"], params["last"])]
-        frames = [
-            VF.resized_crop(
-                video[..., i : i + 1, :, :],
-                *window,
-                self._target,
-                params["flip"],
-                self._interpolation,
-                to_float=self._convert_to_float,
-            )
-            for i, window in enumerate(zip(*steps))
-        ]
-        return torch.cat(frames, dim=-3)
+        return VF.shifting_resized_crop(
+            video,
+            params["window"],
+            params["last"],
+            self._target,
+            params["flip"],
+            self._interpolation,
+            self._convert_to_float,
+        )
 
     def transform_boxes(self, boxes: Boxes, params: dict[str, Any]) -> Boxes:
         if params["last"] is not None:
