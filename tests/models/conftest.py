@@ -40,8 +40,29 @@ def assert_same_state_dict_layout(ours: nn.Module, reference: nn.Module) -> None
     )
 
 
+@torch.no_grad()
+def randomize_norms(model: nn.Module, seed: int = 0) -> None:
+    """Gives every norm layer random affine parameters and statistics.
+
+    Fresh models have zero-initialised final norms in residual blocks and
+    identity statistics, which would hide a mis-wired branch from an output comparison.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)):
+            for name, low, high in (("weight", 0.5, 1.5), ("running_var", 0.5, 1.5)):
+                tensor = getattr(module, name, None)
+                if tensor is not None:
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+            for name in ("bias", "running_mean"):
+                tensor = getattr(module, name, None)
+                if tensor is not None:
+                    tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
+
+
 def assert_same_outputs(ours: nn.Module, reference: nn.Module, inputs: object, atol: float = 1e-5) -> None:
-    """Loads the reference's weights into ``ours`` (strict) and compares eval outputs on ``inputs``."""
+    """Loads the reference's weights (norms randomised) into ``ours`` (strict) and compares eval outputs."""
+    randomize_norms(reference)
     ours.load_state_dict(reference.state_dict(), strict=True)
     ours.eval()
     reference.eval()
