@@ -55,7 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--decoder", default="pyav")
     probe.set_defaults(handler=_probe)
 
-    listing = commands.add_parser("list", help="list registered components (decoders, clip_samplers, datasets, transforms, losses)")
+    models = commands.add_parser(
+        "models",
+        help="print the model zoo: parameters, GFLOPs at the default input, input, published top-1",
+        description="Builds each zoo model on the meta device (no weights, no download) and counts its "
+        "parameters and multiply-accumulates (GFLOPs, the model-zoo tables' unit) at its default input.",
+    )
+    models.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'x3d*'")
+    models.set_defaults(handler=_models)
+
+    listing = commands.add_parser("list", help="list registered components (decoders, clip_samplers, datasets, transforms, losses, models)")
     listing.add_argument("registry", nargs="?", help="which registry (default: all)")
     listing.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'uniform*'")
     listing.set_defaults(handler=_list)
@@ -104,12 +113,24 @@ def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from vidray.models import list_models
+    from vidray.models.summary import HEADER, format_table, summarize
+
+    names = list_models(args.pattern)
+    if not names:
+        raise VidrayError(f"no zoo model matches {args.pattern!r}; `vidray models` lists them all")
+    print(format_table([HEADER] + [summarize(name).row() for name in names]))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS
     from vidray.losses import LOSSES
+    from vidray.models import MODELS
     from vidray.transforms import TRANSFORMS
 
-    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS, TRANSFORMS, LOSSES)}
+    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS, TRANSFORMS, LOSSES, MODELS)}
     if args.registry and args.registry not in registries:
         raise VidrayError(f"unknown registry {args.registry!r}; choose from {', '.join(registries)}")
     for name in [args.registry] if args.registry else registries:

@@ -16,8 +16,7 @@ its input against :class:`InputSpec` before every forward (a clear
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
@@ -158,7 +157,8 @@ class ModelSpec:
     classifier: str | None = None
     source: str = "PyTorchVideo model zoo"
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Converts a checkpoint in a foreign key layout (e.g. MoViNet-pytorch's) to this model's; identity otherwise.
+    checkpoint_adapter: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
     @property
     def checkpoint_file(self) -> str | None:
@@ -233,8 +233,3 @@ _HUB_ARGS = """
 def model_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of a registered model (unknown names list the closest)."""
     return MODELS.metadata(name)["spec"]
-
-
-def round_params(num: int) -> float:
-    """Parameters in millions, to two decimals (as the model-zoo tables print them)."""
-    return math.floor(num / 1e4 + 0.5) / 100
