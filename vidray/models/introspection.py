@@ -23,8 +23,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def count_flops(model: nn.Module, inputs: Any, **kwargs: Any) -> int:
-    """Floating-point operations of one eval forward on ``inputs`` (tensors or shapes' examples).
+def count_flops(model: nn.Module, *inputs: Any, **kwargs: Any) -> int:
+    """Floating-point operations of one eval forward on ``inputs`` (the forward's positional arguments).
 
     ``model`` and ``inputs`` may live on any device; a meta copy is traced, so
     the count is free of compute and leaves ``model`` untouched.
@@ -36,15 +36,15 @@ def count_flops(model: nn.Module, inputs: Any, **kwargs: Any) -> int:
     counter = FlopCounterMode(display=False)
     try:
         with counter, torch.no_grad():
-            meta_model(meta_inputs, **_to_meta(kwargs))
+            meta_model(*meta_inputs, **_to_meta(kwargs))
     finally:
         meta_model.train(was_training)
     return int(counter.get_total_flops())
 
 
-def count_gflops(model: nn.Module, inputs: Any, **kwargs: Any) -> float:
+def count_gflops(model: nn.Module, *inputs: Any, **kwargs: Any) -> float:
     """Giga multiply-accumulates per forward, the unit of the published model-zoo tables."""
-    return count_flops(model, inputs, **kwargs) / 2e9
+    return count_flops(model, *inputs, **kwargs) / 2e9
 
 
 def _on_meta(model: nn.Module) -> bool:

@@ -41,6 +41,11 @@ class PathwaySpec:
     exact: bool = False  # fixed-size models (learned positional embeddings) take only ``shape``
     name: str = "video"
 
+    @property
+    def takes_images(self) -> bool:
+        """Exactly one frame: the model is an image model (MViT-B/16 on ImageNet)."""
+        return self.exact and self.shape[1] == 1
+
     def violations(self, shape: Sequence[int]) -> list[str]:
         problems = []
         for axis, got, default, least in zip("CTHW", shape, self.shape, self.minimum):
@@ -108,6 +113,8 @@ class InputSpec:
                 raise LayoutError(f"{expected}, as a list of {len(self.pathways)} tensors; got {got}")
             tensors = list(x)
         for spec, tensor in zip(self.pathways, tensors):
+            if spec.takes_images and isinstance(tensor, torch.Tensor) and tensor.dim() == 4:
+                tensor = tensor.unsqueeze(2)  # an image model also takes [B, C, H, W], as in PyTorchVideo
             if not isinstance(tensor, torch.Tensor) or tensor.dim() != 5:
                 got = list(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
                 raise LayoutError(f"{expected}; the {spec.name} input is not [B, C, T, H, W]: got {got}")
@@ -155,6 +162,7 @@ class ModelSpec:
     top5: float | None = None
     checkpoint: str | None = None
     classifier: str | None = None
+    task: str = "classification"  # "detection": forward(video, boxes), boxes [N, 5] = (clip index, x1, y1, x2, y2)
     source: str = "PyTorchVideo model zoo"
     notes: str = ""
     # Converts a checkpoint in a foreign key layout (e.g. MoViNet-pytorch's) to this model's; identity otherwise.
@@ -163,6 +171,15 @@ class ModelSpec:
     @property
     def checkpoint_file(self) -> str | None:
         return self.checkpoint.rsplit("/", 1)[-1] if self.checkpoint else None
+
+    def example_args(self, batch_size: int = 1, dtype: torch.dtype = torch.float32) -> tuple[Any, ...]:
+        """Random positional arguments of the default shape: the clip(s), plus one box per clip for detectors."""
+        video = self.input.example(batch_size, dtype)
+        if self.task != "detection":
+            return (video,)
+        _, _, height, width = self.input.pathways[0].shape
+        boxes = [[float(i), 0.1 * width, 0.1 * height, 0.6 * width, 0.7 * height] for i in range(batch_size)]
+        return video, torch.tensor(boxes, dtype=dtype)
 
 
 class InputCheck:

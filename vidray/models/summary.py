@@ -34,8 +34,8 @@ def summarize(name: str) -> ModelSummary:
     spec = model_spec(name)
     with torch.device("meta"):
         model = create_model(name)
-        example = spec.input.example()
-    return ModelSummary(name, spec, count_parameters(model), count_gflops(model, example))
+        args = spec.example_args()
+    return ModelSummary(name, spec, count_parameters(model), count_gflops(model, *args))
 
 
 def format_table(rows: list[list[str]]) -> str:
