@@ -40,6 +40,15 @@ PUBLISHED_TOP1 = {
 }  # fmt: skip
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These inputs are tiny: intra-op threads cost more in synchronisation than they save on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def port_state_dict(manifest: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """A random state_dict in MoViNet-pytorch's layout, from a manifest of its keys, shapes and dtypes."""
     generator = torch.Generator().manual_seed(seed)

@@ -12,6 +12,15 @@ from vidray.models.movinet import FRAMES, MoViNetStream, movinet_a0, movinet_a0_
 SIZE = 64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These inputs are tiny: intra-op threads cost more in synchronisation than they save on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Random norms, non-zero ReZero scales (a fresh model's residual branches are off: alpha = 0) and a
     classifier with unit-scale outputs (the zoo's N(0, 0.01) init makes logits too small to tell apart)."""

@@ -1,23 +1,26 @@
 """MoViNets (Kondratyuk et al. 2021): mobile video networks, as base 3D models and as streaming models.
 
 Every MoViNet is a stem, five stages of inverted-bottleneck blocks and a head
-(the widths and kernels of A0-A5 are data, in :mod:`vidray.models.movinet_config`)::
+(the widths and kernels of A0-A5 are data, in :mod:`vidray.models.movinet_config`).
+A block::
 
-                       input [B, C, T, H, W]
-                 ┌───────────┴───────────┐
-                 │               1x1x1 expand, norm, act
-      (stride 2: 1x3x3 avg pool) depthwise kt x kh x kw, norm, act
-      1x1x1 conv, norm            squeeze-excitation
-                 │               1x1x1 project, norm
-                 │                        × alpha (ReZero, starts at 0)
-                 └────────── + ───────────┘
+                         x [B, C, T, H, W]
+             +---------------+----------------+
+             |                                |
+    shortcut: identity, or        1x1x1 expand, norm, act
+    (stride 2: 1x3x3 avg pool)    depthwise kt x kh x kw (stride), norm, act
+    1x1x1 conv, norm              squeeze-excitation
+             |                    1x1x1 project, norm
+             |                    * alpha (ReZero scale, starts at 0)
+             +---------------+----------------+
+                             +
 
 Base models (``causal=False``, ``conv_type="3d"``) use 3D convolutions with
 TensorFlow's "same" padding, so that the official checkpoints (converted by
 MoViNet-pytorch) give the official outputs. Stream models (``causal=True``,
 ``conv_type="2plus1d"``) see no future frame: temporal convolutions are padded
-with the previous frames only, split into a per-frame 2D convolution and a
-temporal 1D one; squeeze-excitation and the head pool with a running mean
+with the previous frames only, split into a spatial and a temporal
+convolution; squeeze-excitation and the head pool with a running mean
 over all frames seen so far.
 
 Streaming keeps its state explicit, as a plain dict of tensors (stream
@@ -103,9 +106,11 @@ def _running_mean(x: torch.Tensor, key: str, state: State | None, new_state: Sta
 class ConvNormActivation(nn.Module):
     """A convolution, its norm and activation over [B, C, T, H, W], padded as TensorFlow does.
 
-    ``conv_type="3d"``: one Conv3d. ``conv_type="2plus1d"``: a Conv2d applied to
-    every frame, then (when ``kt > 1``) a temporal Conv2d over [B, C, T, H*W],
-    each with its own norm and activation (the layout of the TF stream models).
+    ``conv_type="3d"``: one ``kt x kh x kw`` convolution. ``conv_type="2plus1d"``
+    (with ``kt > 1``): a ``1 x kh x kw`` convolution, then a ``kt x 1 x 1`` one,
+    each with its own norm and activation (the TF stream models' layout, which
+    TF runs as Conv2d on frames; Conv3d with unit kernels computes the same and
+    keeps every weight 5D, so ``channels_last_3d`` applies to all models).
     Spatial padding is "same" (asymmetric for stride 2, so it depends on the
     input size); temporal padding is symmetric, or with ``causal=True`` the
     ``kt - 1`` frames before the input: zeros at the start of a clip, the
@@ -136,13 +141,15 @@ class ConvNormActivation(nn.Module):
         kt, kh, kw = kernel_size
         self.kernel_size = tuple(kernel_size)
         self.stride = stride
-        self.conv_type = conv_type
-        self.causal = causal
         self.stateful = causal and kt > 1
         self.state_key = ""  # the module's path in its MoViNet, set by the model
         # Stride 1 pads symmetrically (the convolution does it); stride 2 pads per input size in forward.
         spatial_pad = ((kh - 1) // 2, (kw - 1) // 2) if stride == 1 else (0, 0)
         temporal_pad = 0 if causal else (kt - 1) // 2
+        split = conv_type == "2plus1d" and kt > 1
+
+        def conv(cin: int, kernel: tuple[int, int, int], stride: tuple[int, int, int], padding: tuple[int, ...]):
+            return nn.Conv3d(cin, out_channels, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
 
         def norm_act() -> tuple[nn.Module, nn.Module]:
             return (
@@ -150,29 +157,16 @@ class ConvNormActivation(nn.Module):
                 activation() if activation else nn.Identity(),
             )
 
-        if conv_type == "3d":
-            self.conv = nn.Conv3d(
-                in_channels,
-                out_channels,
-                self.kernel_size,
-                stride=(1, stride, stride),
-                padding=(temporal_pad, *spatial_pad),
-                groups=groups,
-                bias=bias,
-            )
-            self.norm, self.act = norm_act()
-            self.temporal_conv = None
-        else:
-            self.conv = nn.Conv2d(
-                in_channels, out_channels, (kh, kw), stride=stride, padding=spatial_pad, groups=groups, bias=bias
-            )
-            self.norm, self.act = norm_act()
-            self.temporal_conv = None
-            if kt > 1:
-                self.temporal_conv = nn.Conv2d(
-                    out_channels, out_channels, (kt, 1), padding=(temporal_pad, 0), groups=groups, bias=bias
-                )
-                self.temporal_norm, self.temporal_act = norm_act()
+        self.conv = conv(
+            in_channels,
+            (1, kh, kw) if split else self.kernel_size,
+            (1, stride, stride),
+            (0 if split else temporal_pad, *spatial_pad),
+        )
+        self.norm, self.act = norm_act()
+        self.temporal_conv = conv(out_channels, (kt, 1, 1), (1, 1, 1), (temporal_pad, 0, 0)) if split else None
+        if split:
+            self.temporal_norm, self.temporal_act = norm_act()
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """Spatial size of the output for an input of ``size`` ("same" padding: ceil(size / stride))."""
@@ -182,28 +176,22 @@ class ConvNormActivation(nn.Module):
         """The stream buffer at the start of a video: ``kt - 1`` frames of zeros (input ``size``)."""
         if not self.stateful:
             return {}
-        if self.conv_type == "3d":
+        if self.temporal_conv is None:  # the buffer feeds the 3D convolution
             channels, (height, width) = self.conv.in_channels, size
-        else:
+        else:  # the buffer feeds the temporal convolution, after the spatial one
             channels, (height, width) = self.conv.out_channels, self.output_size(size)
         shape = (batch_size, channels, self.kernel_size[0] - 1, height, width)
         return {self.state_key: torch.zeros(shape, device=device, dtype=dtype)}
 
     def forward(self, x: torch.Tensor, state: State | None = None, new_state: State | None = None) -> torch.Tensor:
-        if self.conv_type == "3d":
+        if self.temporal_conv is None:
             if self.stateful:
                 x = self._with_past_frames(x, state, new_state)
             return self.act(self.norm(self.conv(self._pad_spatial(x))))
-        batch, frames = x.shape[0], x.shape[2]
-        x = self.conv(self._pad_spatial(x).transpose(1, 2).flatten(0, 1))
-        x = self.act(self.norm(x.unflatten(0, (batch, frames)).transpose(1, 2)))
-        if self.temporal_conv is None:
-            return x
+        x = self.act(self.norm(self.conv(self._pad_spatial(x))))
         if self.stateful:
             x = self._with_past_frames(x, state, new_state)
-        height, width = x.shape[-2:]
-        x = self.temporal_conv(x.flatten(3)).unflatten(3, (height, width))
-        return self.temporal_act(self.temporal_norm(x))
+        return self.temporal_act(self.temporal_norm(self.temporal_conv(x)))
 
     def _pad_spatial(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
@@ -248,7 +236,6 @@ class MoViNetSqueezeExcitation(nn.Module):
         self,
         channels: int,
         *,
-        conv_type: str = "3d",
         causal: bool = False,
         activation: Callable[..., nn.Module] = nn.SiLU,
         gate_activation: Callable[..., nn.Module] = nn.Sigmoid,
@@ -257,14 +244,12 @@ class MoViNetSqueezeExcitation(nn.Module):
         super().__init__()
         multiplier = 2 if causal else 1
         squeezed = round_width(channels // squeeze_factor * multiplier, 1)
-        conv = nn.Conv3d if conv_type == "3d" else nn.Conv2d
-        self.conv_type = conv_type
         self.causal = causal
         self.stateful = causal
         self.state_key = ""
-        self.fc1 = conv(channels * multiplier, squeezed, 1)
+        self.fc1 = nn.Conv3d(channels * multiplier, squeezed, 1)
         self.act = activation()
-        self.fc2 = conv(squeezed, channels, 1)
+        self.fc2 = nn.Conv3d(squeezed, channels, 1)
         self.gate = gate_activation()
 
     def zero_state(self, batch_size: int, device: Any) -> State:
@@ -278,8 +263,6 @@ class MoViNetSqueezeExcitation(nn.Module):
             pooled = torch.cat([_running_mean(frame_means, self.state_key, state, new_state), frame_means], dim=1)
         else:
             pooled = x.mean((2, 3, 4), keepdim=True)
-        if self.conv_type == "2plus1d":  # 1x1 Conv2d over [B, C, T, 1]
-            return x * self.gate(self.fc2(self.act(self.fc1(pooled.squeeze(-1))))).unsqueeze(-1)
         return x * self.gate(self.fc2(self.act(self.fc1(pooled))))
 
 
@@ -324,7 +307,6 @@ class MoViNetBlock(nn.Module):
         )
         self.se = MoViNetSqueezeExcitation(
             expanded_channels,
-            conv_type=conv_type,
             causal=causal,
             activation=activation,
             gate_activation=gate_activation,
@@ -550,7 +532,8 @@ def create_movinet(
         config: ``"a0"`` ... ``"a5"`` or a :class:`~vidray.models.movinet_config.MoViNetConfig`.
         causal: causal temporal convolutions, causal squeeze-excitation and
             running-mean pooling: the model can stream (see :class:`MoViNet`).
-        conv_type: ``"3d"`` (Conv3d) or ``"2plus1d"`` (per-frame Conv2d, then a temporal Conv2d).
+        conv_type: ``"3d"``, or ``"2plus1d"``: each ``kt x kh x kw`` convolution (``kt > 1``) split
+            into ``1 x kh x kw`` and ``kt x 1 x 1`` ones, each with a norm and an activation.
         num_classes: size of the classifier (``head.proj``).
         dropout_rate: dropout before the classifier.
         norm: norm after each convolution, called as ``norm(num_features=, eps=, momentum=)``; ``None`` for none.

@@ -18,14 +18,17 @@ is renamed key by key (``i``, ``j``: stage and block indices)::
     classifier.3.conv_1.conv{2,3}d.                 head.proj.                       (weight flattened to 2D)
 
     <unit>: MoViNet-pytorch ConvBlock3D         -> vidray ConvNormActivation
-    conv_1.conv3d. / conv_1.conv2d.             -> conv.            (3D, or the per-frame 2D convolution)
+    conv_1.conv3d. / conv_1.conv2d.             -> conv.            (3D, or the spatial part of (2+1)D)
     conv_1.norm.                                -> norm.
     conv_2.conv2d.                              -> temporal_conv.   ((2+1)D stream models, kt > 1)
     conv_2.norm.                                -> temporal_norm.
 
-Every other shape is kept: vidray's stream models use Conv2d where the port
-does. A port checkpoint is recognised by its ``conv1.conv_1.`` and
-``blocks.b0_l0.`` keys (:func:`is_port_state_dict`).
+Shapes: the port runs the stream models' (2+1)D convolutions as Conv2d;
+vidray keeps every convolution 3D, so their weights gain a unit axis
+(``conv_1.conv2d`` [O, I, kh, kw] -> [O, I, 1, kh, kw], ``conv_2.conv2d``
+[O, I, kt, 1] -> [O, I, kt, 1, 1]), and the head's 1x1x1 convolutions become
+Linear weights [O, I]. A port checkpoint is recognised by its ``conv1.conv_1.``
+and ``blocks.b0_l0.`` keys (:func:`is_port_state_dict`).
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def is_port_state_dict(state_dict: Mapping[str, object]) -> bool:
 
 
 def convert_port_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A MoViNet-pytorch state_dict renamed (and the head's weights flattened) for vidray's MoViNet.
+    """A MoViNet-pytorch state_dict renamed and reshaped (see the module doc) for vidray's MoViNet.
 
     The result loads with ``strict=True`` into the matching vidray model:
     ``movinet_aX`` for the port's base models (``causal=False``, 3D),
@@ -109,6 +112,10 @@ def convert_port_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str,
             continue
         if name in ("head.dense.weight", "head.proj.weight"):
             value = value.flatten(1)
+        elif key.endswith("conv_1.conv2d.weight"):
+            value = value.unsqueeze(2)
+        elif key.endswith("conv_2.conv2d.weight"):
+            value = value.unsqueeze(-1)
         converted[name] = value
     if unknown:
         shown = ", ".join(unknown[:10]) + (f", ... ({len(unknown) - 10} more)" if len(unknown) > 10 else "")
