@@ -122,7 +122,8 @@ def test_stream_models_use_2plus1d_hard_swish_and_the_keras_hard_sigmoid():
     model = movinet_a0_stream()
     block = model.stages[2][0]
     assert isinstance(block, MoViNetBlock) and model.causal
-    assert isinstance(block.depthwise.conv, nn.Conv2d) and block.depthwise.temporal_conv.kernel_size == (5, 1)
+    assert block.depthwise.conv.kernel_size == (1, 3, 3) and block.depthwise.temporal_conv.kernel_size == (5, 1, 1)
+    assert model.stages[4][1].depthwise.temporal_conv is None  # 1x5x5: nothing to split
     assert isinstance(block.depthwise.act, nn.Hardswish) and isinstance(block.se.gate, HardSigmoid)
     assert block.se.fc1.in_channels == 2 * 184  # causal SE: running mean and frame mean side by side
     x = torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0])
@@ -217,6 +218,5 @@ def test_pretrained_loads_a_port_checkpoint_file(tmp_path):
     torch.save(port, path)
     model = movinet_a0_stream(pretrained=str(path))
     torch.testing.assert_close(model.head.proj.weight, port["classifier.3.conv_1.conv2d.weight"].flatten(1))
-    torch.testing.assert_close(
-        model.stages[2][0].depthwise.temporal_conv.weight, port["blocks.b2_l0.deep.conv_2.conv2d.weight"]
-    )
+    temporal = port["blocks.b2_l0.deep.conv_2.conv2d.weight"]  # [184, 1, 5, 1] in the port, a Conv2d's
+    torch.testing.assert_close(model.stages[2][0].depthwise.temporal_conv.weight, temporal.unsqueeze(-1))

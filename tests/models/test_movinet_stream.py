@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from conftest import randomize_norms
 
 from vidray.errors import ConfigError, LayoutError
-from vidray.models.movinet import FRAMES, MoViNetStream, movinet_a0, movinet_a0_stream, movinet_a2_stream
+from vidray.models.movinet import (
+    FRAMES,
+    MoViNetStream,
+    create_movinet,
+    movinet_a0,
+    movinet_a0_stream,
+    movinet_a2_stream,
+)
 
 SIZE = 64
 
@@ -72,11 +81,16 @@ def test_features_of_a_frame_ignore_later_frames_only_in_stream_models(model, cl
         assert torch.allclose(features[0], features[1], atol=1e-5) is causal
 
 
+@pytest.mark.parametrize(
+    ("builder", "frame_size"),
+    [(movinet_a2_stream, (40, 56)), (functools.partial(create_movinet, "a0", causal=True), (33, 33))],
+    ids=["a2_stream non-square", "a0 causal 3d"],
+)
 @torch.no_grad()
-def test_a_larger_stream_model_and_a_non_square_frame_stream_too():
+def test_other_causal_models_stream_too(builder, frame_size):
     torch.manual_seed(0)
-    model = randomized(movinet_a2_stream())
-    clip = torch.rand(1, 3, 4, 40, 56)
+    model = randomized(builder())
+    clip = torch.rand(1, 3, 4, *frame_size)
     logits, _ = stream(model, clip, [1, 3])
     torch.testing.assert_close(logits, model(clip), atol=1e-5, rtol=1e-4)
 

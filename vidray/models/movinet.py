@@ -64,8 +64,8 @@ CONV_TYPES = ("3d", "2plus1d")
 class HardSigmoid(nn.Module):
     """``clamp(0.2 x + 0.5, 0, 1)``, the squeeze-excitation gate of the stream checkpoints.
 
-    Keras's hard sigmoid, not :class:`torch.nn.Hardsigmoid` (slope 1/6): the
-    converted TF weights were trained and validated with this one.
+    Keras's hard sigmoid, not :class:`torch.nn.Hardsigmoid` (slope 1/6):
+    MoViNet-pytorch checked its converted stream weights against TF Hub's with this one.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,9 +82,10 @@ def _same_avg_pool(x: torch.Tensor) -> torch.Tensor:
     """1x3x3 average pooling, spatial stride 2, "same" padding, averaging real pixels only (TF semantics)."""
     (top, bottom), (left, right) = _same_padding(x.shape[-2], 3, 2), _same_padding(x.shape[-1], 3, 2)
     pad = (left, right, top, bottom)
-    sums = F.avg_pool3d(F.pad(x, pad), (1, 3, 3), (1, 2, 2), divisor_override=1)
-    counts = F.avg_pool3d(F.pad(x.new_ones((1, 1, 1, *x.shape[-2:])), pad), (1, 3, 3), (1, 2, 2), divisor_override=1)
-    return sums / counts
+    frames = x.flatten(1, 2)  # 2D pooling of every (channel, frame) plane: the kernel is 1 frame deep
+    sums = F.avg_pool2d(F.pad(frames, pad), 3, 2, divisor_override=1)
+    counts = F.avg_pool2d(F.pad(x.new_ones((1, 1, *x.shape[-2:])), pad), 3, 2, divisor_override=1)
+    return (sums / counts).unflatten(1, x.shape[1:3])
 
 
 def _running_mean(x: torch.Tensor, key: str, state: State | None, new_state: State | None) -> torch.Tensor:
@@ -255,7 +256,8 @@ class MoViNetSqueezeExcitation(nn.Module):
     def zero_state(self, batch_size: int, device: Any) -> State:
         if not self.stateful:
             return {}
-        return {self.state_key: torch.zeros((batch_size, self.fc2.out_channels, 1, 1, 1), device=device)}
+        shape = (batch_size, self.fc2.out_channels, 1, 1, 1)  # the running sum of frame means
+        return {self.state_key: torch.zeros(shape, device=device, dtype=torch.float32)}
 
     def forward(self, x: torch.Tensor, state: State | None = None, new_state: State | None = None) -> torch.Tensor:
         if self.causal:
@@ -376,7 +378,8 @@ class MoViNetHead(nn.Module):
     def zero_state(self, batch_size: int, device: Any) -> State:
         if not self.stateful:
             return {}
-        return {self.state_key: torch.zeros((batch_size, self.dense.in_features, 1), device=device)}
+        shape = (batch_size, self.dense.in_features, 1)  # the running sum of frame means
+        return {self.state_key: torch.zeros(shape, device=device, dtype=torch.float32)}
 
     def forward(self, x: torch.Tensor, state: State | None = None, new_state: State | None = None) -> torch.Tensor:
         x = self.project(x)
@@ -525,8 +528,11 @@ def create_movinet(
     gate_activation: Callable[..., nn.Module] = nn.Sigmoid,
     head_activation: Callable[..., nn.Module] = nn.SiLU,
 ) -> MoViNet:
-    """Builds a MoViNet; the defaults are the base models, the stream models are
+    """Builds a MoViNet: a base model with the defaults, a stream model with
     ``causal=True, conv_type="2plus1d", activation=nn.Hardswish, gate_activation=HardSigmoid``.
+
+    Weights start as PyTorchVideo's models do (:func:`init_net_weights`), the
+    ReZero scales at 0 (every block starts as its shortcut).
 
     Args:
         config: ``"a0"`` ... ``"a5"`` or a :class:`~vidray.models.movinet_config.MoViNetConfig`.
@@ -590,8 +596,9 @@ def create_movinet(
 _STREAM = dict(causal=True, conv_type="2plus1d", activation=nn.Hardswish, gate_activation=HardSigmoid)
 _WEIGHTS = "https://github.com/Atze00/MoViNet-pytorch/raw/main/weights/model{}_statedict_v3"
 _NOTES = (
-    "Converted TF weights in MoViNet-pytorch's layout (mapped by vidray.models.movinet_port); "
-    "input in [0, 1] without mean/std normalisation, sampled at {} fps; GFLOPs per video (TF release)."
+    "TF release weights converted by MoViNet-pytorch (its key layout is mapped by vidray.models.movinet_port); "
+    "input in [0, 1] without mean/std normalisation, frames sampled at {} fps; top-1/top-5 and GFLOPs per video "
+    "from the TF release, params counted on the released architecture."
 )
 
 
