@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from vidray.models.registry import InputCheck
+
 
 def import_reference(module: str) -> ModuleType:
     """A ``pytorchvideo`` module; skips the test where PyTorchVideo is not installed."""
@@ -23,6 +25,17 @@ def import_reference(module: str) -> ModuleType:
 def ptv_hub() -> ModuleType:
     """``pytorchvideo.models.hub``: the reference's zoo entry functions."""
     return import_reference("models.hub")
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def drop_input_check(model: nn.Module) -> None:
+    """Removes a zoo model's input check, to run it on inputs smaller than its published size."""
+    for key, hook in list(model._forward_pre_hooks.items()):
+        if isinstance(hook, InputCheck):
+            del model._forward_pre_hooks[key]
 
 
 def state_dict_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:

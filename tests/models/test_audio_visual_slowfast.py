@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference
+from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference, num_params
 from torch import nn
 
 from vidray.errors import ConfigError
@@ -35,10 +35,6 @@ def small_inputs() -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     shapes = [(1, 3, 2, 64, 64), (1, 3, 8, 64, 64), (1, 1, 32, 1, 16)]
     return [torch.randn(*shape, generator=generator) for shape in shapes]
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.fixture(scope="module")

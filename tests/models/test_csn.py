@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout
+from conftest import assert_same_outputs, assert_same_state_dict_layout, drop_input_check, num_params
 from torch import nn
 
 from vidray.errors import ConfigError
 from vidray.models.csn import create_csn, csn_r101
-from vidray.models.registry import InputCheck, model_spec
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def drop_input_check(model: nn.Module) -> None:
-    for key, hook in list(model._forward_pre_hooks.items()):
-        if isinstance(hook, InputCheck):
-            del model._forward_pre_hooks[key]
+from vidray.models.registry import model_spec
 
 
 @pytest.fixture(scope="module")

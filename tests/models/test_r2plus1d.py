@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference
+from conftest import assert_same_outputs, assert_same_state_dict_layout, drop_input_check, import_reference, num_params
 from torch import nn
 
 from vidray.errors import ConfigError
 from vidray.layers.convolutions import Conv2plus1d
 from vidray.models.r2plus1d import create_2plus1d_bottleneck_block, create_r2plus1d, r2plus1d_r50
-from vidray.models.registry import InputCheck, model_spec
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def drop_input_check(model: nn.Module) -> None:
-    for key, hook in list(model._forward_pre_hooks.items()):
-        if isinstance(hook, InputCheck):
-            del model._forward_pre_hooks[key]
+from vidray.models.registry import model_spec
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference, randomize_norms
+from conftest import (
+    assert_same_outputs,
+    assert_same_state_dict_layout,
+    drop_input_check,
+    import_reference,
+    num_params,
+    randomize_norms,
+)
 from torch import nn
 
 from vidray.errors import ConfigError, LayoutError
 from vidray.models.head import ResNetRoIHead
 from vidray.models.net import DetectionBBoxNetwork, Net
-from vidray.models.registry import InputCheck, model_spec
+from vidray.models.registry import model_spec
 from vidray.models.resnet import (
     BottleneckBlock,
     ResBlock,
@@ -33,16 +40,6 @@ HUB = {"c2d_r50": c2d_r50, "i3d_r50": i3d_r50, "slow_r50": slow_r50, "slow_r50_d
 # The model-zoo table's parameter counts (millions, as printed); the AVA table's 31.78 is off by 0.02M
 # from PyTorchVideo's own architecture (31.80M), so slow_r50_detection is compared with the reference only.
 PUBLISHED_PARAMS = {"c2d_r50": 24.33, "i3d_r50": 28.04, "slow_r50": 32.45}
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def drop_input_check(model: nn.Module) -> None:
-    for key, hook in list(model._forward_pre_hooks.items()):
-        if isinstance(hook, InputCheck):
-            del model._forward_pre_hooks[key]
 
 
 @pytest.fixture(scope="module")

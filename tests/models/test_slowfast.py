@@ -6,7 +6,7 @@ import functools
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference
+from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference, num_params
 from torch import nn
 
 from vidray.errors import ConfigError, LayoutError
@@ -55,10 +55,6 @@ def hub_pair(name: str) -> tuple[nn.Module, nn.Module]:
 def clips(slow_frames: int, size: int, alpha: int = 4) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     return [torch.randn(1, 3, t, size, size, generator=generator) for t in (slow_frames, slow_frames * alpha)]
-
-
-def num_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def millions(count: int) -> float:

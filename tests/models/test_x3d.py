@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference
+from conftest import assert_same_outputs, assert_same_state_dict_layout, import_reference, num_params
 from torch import nn
 
 from vidray.errors import ConfigError, LayoutError
@@ -25,15 +25,11 @@ HUB = {"x3d_xs": x3d_xs, "x3d_s": x3d_s, "x3d_m": x3d_m, "x3d_l": x3d_l}
 PUBLISHED_PARAMS_M = {"x3d_xs": 3.79, "x3d_s": 3.79, "x3d_m": 3.79, "x3d_l": 6.15}
 
 
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize("name", sorted(HUB))
 def test_parameter_count_and_layout_match_reference_and_published_table(name: str, ptv_hub) -> None:
     ours, ref = HUB[name](), getattr(ptv_hub, name)()
-    assert param_count(ours) == param_count(ref)
-    assert round(param_count(ours) / 1e6, 2) == PUBLISHED_PARAMS_M[name] == model_spec(name).params_m
+    assert num_params(ours) == num_params(ref)
+    assert round(num_params(ours) / 1e6, 2) == PUBLISHED_PARAMS_M[name] == model_spec(name).params_m
     assert_same_state_dict_layout(ours, ref)
     assert f"{model_spec(name).classifier}.weight" in ours.state_dict()
 

@@ -14,7 +14,7 @@ from torch import nn
 from vidray.models.head import create_res_basic_head
 from vidray.models.net import Net
 from vidray.models.registry import PTV_CHECKPOINT_ROOT, InputSpec, ModelSpec, register_model
-from vidray.models.resnet import create_bottleneck_block, create_res_stage, stage_depths
+from vidray.models.resnet import create_bottleneck_block, create_res_stage, stage_depths, stage_dims
 from vidray.models.stem import create_res_basic_stem
 
 Size3 = tuple[int, int, int]
@@ -115,9 +115,7 @@ def create_csn(
         )
     ]
 
-    stage_dim_in = stem_dim_out
-    stage_dim_out = stage_dim_in * 4
-    for idx, depth in enumerate(depths):
+    for idx, (depth, (stage_dim_in, stage_dim_out)) in enumerate(zip(depths, stage_dims(stem_dim_out, len(depths)))):
         stage_dim_inner = stage_dim_out // bottleneck_ratio
         blocks.append(
             create_res_stage(
@@ -138,12 +136,10 @@ def create_csn(
                 activation=activation,
             )
         )
-        stage_dim_in = stage_dim_out
-        stage_dim_out = stage_dim_out * 2
 
     blocks.append(
         create_res_basic_head(
-            in_features=stage_dim_in,
+            in_features=stage_dim_out,
             out_features=model_num_class,
             pool=head_pool,
             output_size=head_output_size,

@@ -226,6 +226,19 @@ def _project(proj: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return proj(x.permute((0, 2, 3, 4, 1))).permute((0, 4, 1, 2, 3))
 
 
+def _classify(head: ResNetBasicHead | ResNetRoIHead, x: torch.Tensor) -> torch.Tensor:
+    """The pooled features to class scores, the steps after pooling that both ResNet heads share."""
+    if head.dropout is not None:
+        x = head.dropout(x)
+    x = _project(head.proj, x)
+    if head.activation is not None:
+        x = head.activation(x)
+    if head.output_pool is not None:
+        x = head.output_pool(x)
+        x = x.view(x.shape[0], -1)
+    return x
+
+
 class ResNetBasicHead(nn.Module):
     """Optional pooling, dropout, a linear projection over channels, an activation and a global average.
 
@@ -263,15 +276,7 @@ class ResNetBasicHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool is not None:
             x = self.pool(x)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        x = _project(self.proj, x)
-        if self.activation is not None:
-            x = self.activation(x)
-        if self.output_pool is not None:
-            x = self.output_pool(x)
-            x = x.view(x.shape[0], -1)
-        return x
+        return _classify(self, x)
 
 
 class ResNetRoIHead(nn.Module):
@@ -326,15 +331,7 @@ class ResNetRoIHead(nn.Module):
             if self.pool_spatial is not None:
                 x = self.pool_spatial(x)
             x = x.unsqueeze(-3)
-        if self.dropout is not None:
-            x = self.dropout(x)
-        x = _project(self.proj, x)
-        if self.activation is not None:
-            x = self.activation(x)
-        if self.output_pool is not None:
-            x = self.output_pool(x)
-            x = x.view(x.shape[0], -1)
-        return x
+        return _classify(self, x)
 
 
 class VisionTransformerBasicHead(nn.Module):

@@ -17,7 +17,7 @@ from vidray.layers.convolutions import create_conv_2plus1d
 from vidray.models.head import create_res_basic_head
 from vidray.models.net import Net
 from vidray.models.registry import PTV_CHECKPOINT_ROOT, InputSpec, ModelSpec, register_model
-from vidray.models.resnet import create_bottleneck_block, create_res_stage, stage_depths
+from vidray.models.resnet import create_bottleneck_block, create_res_stage, stage_depths, stage_dims
 from vidray.models.stem import create_res_basic_stem
 
 Size3 = tuple[int, int, int]
@@ -194,9 +194,7 @@ def create_r2plus1d(
         )
     ]
 
-    stage_dim_in = stem_dim_out
-    stage_dim_out = stage_dim_in * 4
-    for idx, depth in enumerate(depths):
+    for idx, (depth, (stage_dim_in, stage_dim_out)) in enumerate(zip(depths, stage_dims(stem_dim_out, len(depths)))):
         blocks.append(
             create_res_stage(
                 depth=depth,
@@ -218,12 +216,10 @@ def create_r2plus1d(
                 activation=activation,
             )
         )
-        stage_dim_in = stage_dim_out
-        stage_dim_out = stage_dim_out * 2
 
     blocks.append(
         create_res_basic_head(
-            in_features=stage_dim_in,
+            in_features=stage_dim_out,
             out_features=model_num_class,
             pool=head_pool,
             output_size=head_output_size,

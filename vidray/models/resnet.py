@@ -27,11 +27,40 @@ Size3 = tuple[int, int, int]
 _MODEL_STAGE_DEPTH = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def stage_depths(model_depth: int, builder: str) -> tuple[int, ...]:
-    """The blocks per stage of a ResNet of ``model_depth`` (50, 101 or 152)."""
-    if model_depth not in _MODEL_STAGE_DEPTH:
-        raise ConfigError(f"{builder}: model_depth must be one of {sorted(_MODEL_STAGE_DEPTH)}, got {model_depth!r}")
-    return _MODEL_STAGE_DEPTH[model_depth]
+def stage_depths(
+    model_depth: int, builder: str, depths: dict[int, tuple[int, ...]] = _MODEL_STAGE_DEPTH
+) -> tuple[int, ...]:
+    """The blocks per stage of a ResNet of ``model_depth`` (by default 50, 101 or 152), from ``depths``."""
+    if model_depth not in depths:
+        raise ConfigError(f"{builder}: model_depth must be one of {sorted(depths)}, got {model_depth!r}")
+    return depths[model_depth]
+
+
+def stage_dims(stem_dim_out: int, num_stages: int) -> list[tuple[int, int]]:
+    """Each stage's ``(dim_in, dim_out)``: the stem's channels times 4 in the first stage, doubled in each next one."""
+    dims_out = [stem_dim_out * 4 * 2**idx for idx in range(num_stages)]
+    return list(zip([stem_dim_out, *dims_out[:-1]], dims_out))
+
+
+def stage_paddings(
+    conv_a_kernel_size: Size3 | Sequence[Size3], conv_b_kernel_size: Size3, conv_b_dilation: Size3
+) -> tuple[list[int] | list[list[int]], Size3]:
+    """``conv_a`` and ``conv_b`` paddings that keep a stage's resolution, as PyTorchVideo pads them.
+
+    Half of each kernel (``conv_a_kernel_size`` may be a list of kernels, one per
+    block); a dilated spatial axis of ``conv_b`` (a 3x3 kernel) is padded by its dilation.
+    """
+    conv_a_padding = (
+        [size // 2 for size in conv_a_kernel_size]
+        if isinstance(conv_a_kernel_size[0], int)
+        else [[size // 2 for size in sizes] for sizes in conv_a_kernel_size]
+    )
+    conv_b_padding = (
+        conv_b_kernel_size[0] // 2,
+        conv_b_dilation[1] if conv_b_dilation[1] > 1 else conv_b_kernel_size[1] // 2,
+        conv_b_dilation[2] if conv_b_dilation[2] > 1 else conv_b_kernel_size[2] // 2,
+    )
+    return conv_a_padding, conv_b_padding
 
 
 def _norm(norm: Callable[..., nn.Module] | None, channels: int, eps: float, momentum: float) -> nn.Module | None:
@@ -544,22 +573,9 @@ def create_resnet(
         )
     ]
 
-    stage_dim_in = stem_dim_out
-    stage_dim_out = stage_dim_in * 4
-    for idx in range(num_stages):
-        conv_a_kernel = stage_conv_a_kernel_size[idx]
-        conv_a_padding = (
-            [size // 2 for size in conv_a_kernel]
-            if isinstance(conv_a_kernel[0], int)
-            else [[size // 2 for size in sizes] for sizes in conv_a_kernel]
-        )
-        conv_b_kernel = stage_conv_b_kernel_size[idx]
-        conv_b_dilation = stage_conv_b_dilation[idx]
-        # A dilated 3x3 keeps the resolution with padding equal to its dilation.
-        conv_b_padding = (
-            conv_b_kernel[0] // 2,
-            conv_b_dilation[1] if conv_b_dilation[1] > 1 else conv_b_kernel[1] // 2,
-            conv_b_dilation[2] if conv_b_dilation[2] > 1 else conv_b_kernel[2] // 2,
+    for idx, (stage_dim_in, stage_dim_out) in enumerate(stage_dims(stem_dim_out, num_stages)):
+        conv_a_padding, conv_b_padding = stage_paddings(
+            stage_conv_a_kernel_size[idx], stage_conv_b_kernel_size[idx], stage_conv_b_dilation[idx]
         )
         blocks.append(
             create_res_stage(
@@ -568,20 +584,18 @@ def create_resnet(
                 dim_inner=stage_dim_out // 4,
                 dim_out=stage_dim_out,
                 bottleneck=bottleneck[idx],
-                conv_a_kernel_size=conv_a_kernel,
+                conv_a_kernel_size=stage_conv_a_kernel_size[idx],
                 conv_a_stride=(stage_temporal_stride[idx], 1, 1),
                 conv_a_padding=conv_a_padding,
-                conv_b_kernel_size=conv_b_kernel,
+                conv_b_kernel_size=stage_conv_b_kernel_size[idx],
                 conv_b_stride=(1, stage_spatial_h_stride[idx], stage_spatial_w_stride[idx]),
                 conv_b_padding=conv_b_padding,
                 conv_b_num_groups=stage_conv_b_num_groups[idx],
-                conv_b_dilation=conv_b_dilation,
+                conv_b_dilation=stage_conv_b_dilation[idx],
                 norm=norm,
                 activation=activation,
             )
         )
-        stage_dim_in = stage_dim_out
-        stage_dim_out = stage_dim_out * 2
         if idx == 0 and stage1_pool is not None:
             blocks.append(
                 stage1_pool(kernel_size=stage1_pool_kernel_size, stride=stage1_pool_kernel_size, padding=(0, 0, 0))
@@ -590,7 +604,7 @@ def create_resnet(
     if head is not None:
         blocks.append(
             head(
-                in_features=stage_dim_in,
+                in_features=stage_dim_out,
                 out_features=model_num_class,
                 pool=head_pool,
                 output_size=head_output_size,
@@ -718,7 +732,7 @@ def create_resnet_with_roi_head(
         head=None,
     )
     head = head(
-        in_features=stem_dim_out * 2 ** (len(_MODEL_STAGE_DEPTH[model_depth]) + 1),
+        in_features=stage_dims(stem_dim_out, len(stage_depths(model_depth, "create_resnet_with_roi_head")))[-1][1],
         out_features=model_num_class,
         pool=head_pool,
         output_size=head_output_size,

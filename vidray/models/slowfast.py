@@ -18,7 +18,7 @@ from vidray.layers.utils import set_attributes
 from vidray.models.head import create_res_basic_head, create_res_roi_pooling_head
 from vidray.models.net import DetectionBBoxNetwork, MultiPathWayWithFuse, Net
 from vidray.models.registry import PTV_CHECKPOINT_ROOT, InputSpec, ModelSpec, pathway, register_model
-from vidray.models.resnet import create_bottleneck_block, create_res_stage
+from vidray.models.resnet import create_bottleneck_block, create_res_stage, stage_depths, stage_dims, stage_paddings
 from vidray.models.stem import create_res_basic_stem
 
 _MODEL_STAGE_DEPTH = {
@@ -165,16 +165,16 @@ def create_slowfast(
         The SlowFast model, a :class:`~vidray.models.net.Net`.
     """
     num_pathway = len(input_channels)
-    stage_depths = _stage_depths(model_depth, "create_slowfast")
+    depths = stage_depths(model_depth, "create_slowfast", _MODEL_STAGE_DEPTH)
     if isinstance(slowfast_channel_reduction_ratio, int):
         slowfast_channel_reduction_ratio = (slowfast_channel_reduction_ratio,)
     if callable(stem_pool):
         stem_pool = (stem_pool,) * num_pathway
     if callable(bottleneck):
-        bottleneck = ((bottleneck,) * len(stage_depths),) * num_pathway
+        bottleneck = ((bottleneck,) * len(depths),) * num_pathway
     _check_pathway_args(
         num_pathway,
-        len(stage_depths),
+        len(depths),
         slowfast_channel_reduction_ratio=slowfast_channel_reduction_ratio,
         head_pool_kernel_sizes=head_pool_kernel_sizes if head_pool is nn.AvgPool3d else None,
         stem_function=stem_function,
@@ -200,7 +200,7 @@ def create_slowfast(
             conv_stride=slowfast_fusion_conv_stride,
             norm=norm,
             activation=activation,
-            max_stage_idx=len(stage_depths) - 1,
+            max_stage_idx=len(depths) - 1,
         ).create_module
 
     stems = [
@@ -228,9 +228,8 @@ def create_slowfast(
         )
     ]
 
-    stage_dim_in = stem_dim_outs[0]
-    stage_dim_out = stage_dim_in * 4
-    for idx, depth in enumerate(stage_depths):
+    dims = stage_dims(stem_dim_outs[0], len(depths))
+    for idx, (depth, (stage_dim_in, stage_dim_out)) in enumerate(zip(depths, dims)):
         # The Slow pathway also receives the fused Fast features: its input is wider.
         fused_dim = stage_dim_in * slowfast_conv_channel_fusion_ratio // slowfast_channel_reduction_ratio[0]
         dims_in = [stage_dim_in + fused_dim]
@@ -244,13 +243,9 @@ def create_slowfast(
         stage = []
         for pathway_idx in range(num_pathway):
             conv_a_kernel = stage_conv_a_kernel_sizes[pathway_idx][idx]
-            conv_a_padding = (
-                [size // 2 for size in conv_a_kernel]
-                if isinstance(conv_a_kernel[0], int)
-                else [[size // 2 for size in sizes] for sizes in conv_a_kernel]
-            )
             conv_b_kernel = stage_conv_b_kernel_sizes[pathway_idx][idx]
             conv_b_dilation = stage_conv_b_dilations[pathway_idx][idx]
+            conv_a_padding, conv_b_padding = stage_paddings(conv_a_kernel, conv_b_kernel, conv_b_dilation)
             spatial_stride = stage_spatial_strides[pathway_idx][idx]
             stage.append(
                 create_res_stage(
@@ -264,12 +259,7 @@ def create_slowfast(
                     conv_a_padding=conv_a_padding,
                     conv_b_kernel_size=conv_b_kernel,
                     conv_b_stride=(1, spatial_stride, spatial_stride),
-                    # A dilated spatial axis is padded by its dilation (kernel 3), as in PyTorchVideo.
-                    conv_b_padding=(
-                        conv_b_kernel[0] // 2,
-                        conv_b_dilation[1] if conv_b_dilation[1] > 1 else conv_b_kernel[1] // 2,
-                        conv_b_dilation[2] if conv_b_dilation[2] > 1 else conv_b_kernel[2] // 2,
-                    ),
+                    conv_b_padding=conv_b_padding,
                     conv_b_num_groups=stage_conv_b_num_groups[pathway_idx][idx],
                     conv_b_dilation=conv_b_dilation,
                     norm=norm,
@@ -282,8 +272,6 @@ def create_slowfast(
                 multipathway_fusion=fusion_builder(fusion_dim_in=stage_dim_out, stage_idx=idx + 1),
             )
         )
-        stage_dim_in = stage_dim_out
-        stage_dim_out = stage_dim_out * 2
 
     if head_pool is None:
         pool = None
@@ -305,7 +293,7 @@ def create_slowfast(
     if head is not None:
         blocks.append(
             head(
-                in_features=_head_in_features(stage_dim_in, slowfast_channel_reduction_ratio),
+                in_features=_head_in_features(stage_dim_out, slowfast_channel_reduction_ratio),
                 out_features=model_num_class,
                 pool=None,
                 output_size=head_output_size,
@@ -441,7 +429,8 @@ def create_slowfast_with_roi_head(
     )
     if isinstance(slowfast_channel_reduction_ratio, int):
         slowfast_channel_reduction_ratio = (slowfast_channel_reduction_ratio,)
-    last_stage_dim = stem_dim_outs[0] * 2 ** (len(_stage_depths(model_depth, "create_slowfast_with_roi_head")) + 1)
+    num_stages = len(stage_depths(model_depth, "create_slowfast_with_roi_head", _MODEL_STAGE_DEPTH))
+    last_stage_dim = stage_dims(stem_dim_outs[0], num_stages)[-1][1]
     detection_head = head(
         in_features=_head_in_features(last_stage_dim, slowfast_channel_reduction_ratio),
         out_features=model_num_class,
@@ -584,12 +573,6 @@ class FuseFastToSlow(nn.Module):
         if self.activation is not None:
             fuse = self.activation(fuse)
         return [torch.cat([x_s, fuse], 1), x_f]
-
-
-def _stage_depths(model_depth: int, builder: str) -> tuple[int, ...]:
-    if model_depth not in _MODEL_STAGE_DEPTH:
-        raise ConfigError(f"{builder}: model_depth must be one of {sorted(_MODEL_STAGE_DEPTH)}, got {model_depth!r}")
-    return _MODEL_STAGE_DEPTH[model_depth]
 
 
 def _head_in_features(slow_dim: int, reduction_ratios: Sequence[int]) -> int:

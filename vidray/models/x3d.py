@@ -23,23 +23,11 @@ from vidray.layers.utils import round_repeats, round_width, set_attributes
 from vidray.models.head import ResNetBasicHead
 from vidray.models.net import Net
 from vidray.models.registry import PTV_CHECKPOINT_ROOT, InputSpec, ModelSpec, register_model
-from vidray.models.resnet import BottleneckBlock, ResBlock, ResStage
+from vidray.models.resnet import BottleneckBlock, ResBlock, ResStage, _act, _norm, _trivial_sum
 from vidray.models.stem import ResNetBasicStem
 
 Size3 = tuple[int, int, int]
 ModuleFactory = Callable[..., nn.Module]
-
-
-def _norm(norm: ModuleFactory | None, channels: int, eps: float, momentum: float) -> nn.Module | None:
-    return None if norm is None else norm(num_features=channels, eps=eps, momentum=momentum)
-
-
-def _act(activation: ModuleFactory | None) -> nn.Module | None:
-    return None if activation is None else activation()
-
-
-def _sum(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return x + y
 
 
 def create_x3d_stem(
@@ -269,7 +257,7 @@ def create_x3d_res_block(
             inner_act=inner_act,
         ),
         activation=_act(activation),
-        branch_fusion=_sum,
+        branch_fusion=_trivial_sum,
     )
 
 

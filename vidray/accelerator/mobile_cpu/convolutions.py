@@ -68,6 +68,24 @@ class _ConvBnAct(EfficientBlockBase):
         self.kernel.eval()
 
 
+class _UnrolledConvBnAct(_ConvBnAct):
+    """A block whose conversion unrolls its Conv3d over time into Conv2ds (``decomposed``) for one input size."""
+
+    decomposed: type[nn.Module]
+
+    def convert(self, input_blob_size: tuple[int, ...], **kwargs: Any) -> None:
+        """Fuses the norm and replaces the Conv3d with Conv2ds over the frames (the activation stays unfused).
+
+        Args:
+            input_blob_size: ``[B, C, T, H, W]`` of the block's input.
+            kwargs: passed on to the activation's convert.
+        """
+        self._fuse_bn()
+        self.kernel.conv = self.decomposed(self.kernel.conv, input_blob_size[2:])
+        self.kernel.act.convert(input_blob_size, **kwargs)
+        self._finish_convert()
+
+
 class Conv3dPwBnAct(_ConvBnAct):
     """Pointwise (1x1x1) Conv3d + optional BatchNorm + activation; QNNPACK runs it very efficiently.
 
@@ -223,7 +241,7 @@ class Conv3d3x3x3DwBnAct(_ConvBnAct):
         self._finish_convert()
 
 
-class Conv3dTemporalKernel1BnAct(_ConvBnAct):
+class Conv3dTemporalKernel1BnAct(_UnrolledConvBnAct):
     """Conv3d of kernel ``1 x k x k`` (no temporal extent) + optional BatchNorm + activation.
 
     ::
@@ -254,6 +272,8 @@ class Conv3dTemporalKernel1BnAct(_ConvBnAct):
         norm_momentum: the BatchNorm's momentum.
     """
 
+    decomposed = _Conv3dTemporalKernel1Decomposed
+
     def __init__(
         self,
         in_channels: int,
@@ -281,20 +301,42 @@ class Conv3dTemporalKernel1BnAct(_ConvBnAct):
         )
         super().__init__(conv, activation, use_bn, norm_eps, norm_momentum)
 
-    def convert(self, input_blob_size: tuple[int, ...], **kwargs: Any) -> None:
-        """Fuses the norm and applies the convolution as one Conv2d per frame.
 
-        Args:
-            input_blob_size: ``[B, C, T, H, W]`` of the block's input.
-            kwargs: passed on to the activation's convert.
-        """
-        self._fuse_bn()
-        self.kernel.conv = _Conv3dTemporalKernel1Decomposed(self.kernel.conv, input_blob_size[2:])
-        self.kernel.act.convert(input_blob_size, **kwargs)
-        self._finish_convert()
+class _Conv3dTemporalBnAct(_UnrolledConvBnAct):
+    """A ``k x 1 x 1`` Conv3d block with padding ``k // 2`` (``k``: ``temporal_kernel``)."""
+
+    temporal_kernel: int
+    # The block to suggest for depthwise use, where this one is slow on QNNPACK (None: no warning).
+    depthwise_alternative: str | None = None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        groups: int = 1,
+        bias: bool = False,
+        activation: str = "relu",
+        use_bn: bool = True,
+        norm_eps: float = 1e-5,
+        norm_momentum: float = 0.1,
+    ) -> None:
+        conv = nn.Conv3d(
+            in_channels,
+            out_channels,
+            kernel_size=(self.temporal_kernel, 1, 1),
+            groups=groups,
+            padding=(self.temporal_kernel // 2, 0, 0),
+            bias=bias,
+        )
+        if groups == out_channels and self.depthwise_alternative is not None:
+            logger.warning(
+                f"{type(self).__name__} has low efficiency for depthwise conv. "
+                f"Consider using {self.depthwise_alternative} instead."
+            )
+        super().__init__(conv, activation, use_bn, norm_eps, norm_momentum)
 
 
-class Conv3d3x1x1BnAct(_ConvBnAct):
+class Conv3d3x1x1BnAct(_Conv3dTemporalBnAct):
     """Temporal 3x1x1 Conv3d (padding (1, 0, 0)) + optional BatchNorm + activation.
 
     ::
@@ -323,38 +365,12 @@ class Conv3d3x1x1BnAct(_ConvBnAct):
         norm_momentum: the BatchNorm's momentum.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        groups: int = 1,
-        bias: bool = False,
-        activation: str = "relu",
-        use_bn: bool = True,
-        norm_eps: float = 1e-5,
-        norm_momentum: float = 0.1,
-    ) -> None:
-        conv = nn.Conv3d(in_channels, out_channels, kernel_size=(3, 1, 1), groups=groups, padding=(1, 0, 0), bias=bias)
-        if groups == out_channels:
-            logger.warning(
-                "Conv3d3x1x1BnAct has low efficiency for depthwise conv. Consider using Conv3d3x3x3DwBnAct instead."
-            )
-        super().__init__(conv, activation, use_bn, norm_eps, norm_momentum)
-
-    def convert(self, input_blob_size: tuple[int, ...], **kwargs: Any) -> None:
-        """Fuses the norm and unrolls the Conv3d into three Conv2ds (the activation stays unfused).
-
-        Args:
-            input_blob_size: ``[B, C, T, H, W]`` of the block's input.
-            kwargs: passed on to the activation's convert.
-        """
-        self._fuse_bn()
-        self.kernel.conv = _Conv3dTemporalKernel3Decomposed(self.kernel.conv, input_blob_size[2:])
-        self.kernel.act.convert(input_blob_size, **kwargs)
-        self._finish_convert()
+    temporal_kernel = 3
+    decomposed = _Conv3dTemporalKernel3Decomposed
+    depthwise_alternative = "Conv3d3x3x3DwBnAct"
 
 
-class Conv3d5x1x1BnAct(_ConvBnAct):
+class Conv3d5x1x1BnAct(_Conv3dTemporalBnAct):
     """Temporal 5x1x1 Conv3d (padding (2, 0, 0)) + optional BatchNorm + activation.
 
     ::
@@ -370,39 +386,8 @@ class Conv3d5x1x1BnAct(_ConvBnAct):
 
     Reasonably efficient in QNNPACK as a regular convolution (``groups=1``).
 
-    Args:
-        in_channels: input channels.
-        out_channels: output channels.
-        groups: the convolution's groups.
-        bias: give the convolution a bias.
-        activation: a key of ``supported_act_functions``.
-        use_bn: add a BatchNorm after the convolution.
-        norm_eps: the BatchNorm's epsilon.
-        norm_momentum: the BatchNorm's momentum.
+    Args: as in :class:`Conv3d3x1x1BnAct`.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        groups: int = 1,
-        bias: bool = False,
-        activation: str = "relu",
-        use_bn: bool = True,
-        norm_eps: float = 1e-5,
-        norm_momentum: float = 0.1,
-    ) -> None:
-        conv = nn.Conv3d(in_channels, out_channels, kernel_size=(5, 1, 1), groups=groups, padding=(2, 0, 0), bias=bias)
-        super().__init__(conv, activation, use_bn, norm_eps, norm_momentum)
-
-    def convert(self, input_blob_size: tuple[int, ...], **kwargs: Any) -> None:
-        """Fuses the norm and unrolls the Conv3d into five Conv2ds (the activation stays unfused).
-
-        Args:
-            input_blob_size: ``[B, C, T, H, W]`` of the block's input.
-            kwargs: passed on to the activation's convert.
-        """
-        self._fuse_bn()
-        self.kernel.conv = _Conv3dTemporalKernel5Decomposed(self.kernel.conv, input_blob_size[2:])
-        self.kernel.act.convert(input_blob_size, **kwargs)
-        self._finish_convert()
+    temporal_kernel = 5
+    decomposed = _Conv3dTemporalKernel5Decomposed
