@@ -18,6 +18,10 @@ fixed pools or positional embeddings), for a quick run. ``infer``: eval
 forward under ``torch.inference_mode``. ``train``: forward, cross-entropy on
 random labels, backward and an SGD step, in train mode.
 
+``--device cuda``, ``--bf16`` (autocast, both libraries) and
+``--channels-last`` (channels_last_3d weights and clips) time the GPU fast
+paths; CUDA calls are synchronised before the clock stops.
+
 Timing: ``torch.set_num_threads(--threads)``, one warm-up call per variant,
 then the fastest of ``--repeats`` calls, the variants taking turns so that
 machine noise hits them alike. Ratios are PTV time / vidray time (> 1: vidray
@@ -27,6 +31,7 @@ Usage::
 
     .venv/bin/python benchmarks/models.py --models 'x3d*' --compile
     .venv/bin/python benchmarks/models.py --json results.json
+    .venv/bin/python benchmarks/models.py --device cuda --bf16 --channels-last
 """
 
 from __future__ import annotations
@@ -84,24 +89,50 @@ def output_logits(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
-def inference_step(model: nn.Module, args: tuple[Any, ...]) -> Callable[[], None]:
+def to_device(value: Any, device: torch.device, channels_last: bool) -> Any:
+    """Inputs onto the benchmark's device; 5-D clips in channels_last_3d when asked."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(v, device, channels_last) for v in value)
+    value = value.to(device)
+    return value.contiguous(memory_format=torch.channels_last_3d) if channels_last and value.dim() == 5 else value
+
+
+def prepare(model: nn.Module, args: argparse.Namespace) -> nn.Module:
+    model = model.to(args.device)
+    if args.channels_last:
+        for param in model.parameters():  # 5-D weights only: some models also hold 2-D patch convolutions
+            if param.dim() == 5:
+                param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+    return model
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def inference_step(model: nn.Module, inputs: tuple[Any, ...], args: argparse.Namespace) -> Callable[[], None]:
     def step() -> None:
-        with torch.inference_mode():
-            model(*args)
+        with torch.inference_mode(), torch.autocast(args.device.type, torch.bfloat16, enabled=args.bf16):
+            model(*inputs)
+        synchronize(args.device)
 
     return step
 
 
-def train_step(model: nn.Module, args: tuple[Any, ...], classes: int) -> Callable[[], None]:
+def train_step(model: nn.Module, inputs: tuple[Any, ...], classes: int, args: argparse.Namespace) -> Callable[[], None]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-    clips = args[0][0] if isinstance(args[0], list) else args[0]
+    clips = inputs[0][0] if isinstance(inputs[0], list) else inputs[0]
     labels = torch.randint(classes, (clips.shape[0],), generator=torch.Generator().manual_seed(0))  # detectors: 1 box/clip
+    labels = labels.to(args.device)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(output_logits(model(*args)).flatten(1), labels)
-        loss.backward()
+        with torch.autocast(args.device.type, torch.bfloat16, enabled=args.bf16):
+            logits = output_logits(model(*inputs)).flatten(1)
+        nn.functional.cross_entropy(logits.float(), labels).backward()
         optimizer.step()
+        synchronize(args.device)
 
     return step
 
@@ -157,32 +188,35 @@ def benchmark(name: str, args: argparse.Namespace) -> Row:
     ours = create_model(name).eval()
     build_reference = reference_builder(name)
     reference = build_reference().eval() if build_reference else None
-    inputs = example_args(name, args.batch, args.scale)
+    inputs = to_device(example_args(name, args.batch, args.scale), args.device, args.channels_last)
     max_diff = None
     if reference is not None:
         ours.load_state_dict(reference.state_dict(), strict=True)
+        reference = prepare(reference, args)
+    ours = prepare(ours, args)
+    if reference is not None:
         with torch.inference_mode():
             max_diff = (output_logits(ours(*inputs)) - reference(*inputs)).abs().max().item()
 
-    infer = {"vidray": inference_step(ours, inputs)}
+    infer = {"vidray": inference_step(ours, inputs, args)}
     if reference is not None:
-        infer["ptv"] = inference_step(reference, inputs)
+        infer["ptv"] = inference_step(reference, inputs, args)
     compile_s = None
     if args.compile:
         start = time.perf_counter()
         compiled = torch.compile(ours)
-        inference_step(compiled, inputs)()  # compiles
+        inference_step(compiled, inputs, args)()  # compiles
         compile_s = time.perf_counter() - start
-        infer["compiled"] = inference_step(compiled, inputs)
+        infer["compiled"] = inference_step(compiled, inputs, args)
     failures: list[str] = []
     infer_ms = fastest(infer, args.repeats, failures, "infer")
 
     classes = model_spec(name).num_classes
     ours.train()
-    train = {"vidray": train_step(ours, inputs, classes)}
+    train = {"vidray": train_step(ours, inputs, classes, args)}
     if reference is not None:
         reference.train()
-        train["ptv"] = train_step(reference, inputs, classes)
+        train["ptv"] = train_step(reference, inputs, classes, args)
     train_ms = fastest(train, args.repeats, failures, "train")
     return Row(
         name, shape_text(inputs), infer_ms["vidray"], infer_ms.get("ptv"), train_ms["vidray"], train_ms.get("ptv"),
@@ -220,6 +254,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per variant (fastest counts)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="also time vidray under torch.compile")
+    parser.add_argument("--device", type=torch.device, default=torch.device("cpu"), help="cpu (default) or cuda")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (both libraries)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last_3d weights and clips")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     return parser.parse_args(argv)
 
@@ -230,7 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     names = list_models(args.models)
     if not names:
         raise SystemExit(f"no zoo model matches {args.models!r}")
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, scale {args.scale}", flush=True)
+    print(
+        f"torch {torch.__version__}, {args.device}, {args.threads} threads, batch {args.batch}, scale {args.scale}, "
+        f"bf16 {args.bf16}, channels_last_3d {args.channels_last}",
+        flush=True,
+    )
     rows = []
     for name in names:
         rows.append(benchmark(name, args))
