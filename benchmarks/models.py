@@ -161,9 +161,9 @@ def fastest(steps: dict[str, Callable[[], None]], repeats: int, failures: list[s
 class Row:
     model: str
     input: str
-    infer_vidray_ms: float
+    infer_vidray_ms: float | None
     infer_ptv_ms: float | None
-    train_vidray_ms: float
+    train_vidray_ms: float | None
     train_ptv_ms: float | None
     max_diff: float | None
     infer_compiled_ms: float | None = None
@@ -172,15 +172,15 @@ class Row:
 
     @property
     def infer_ratio(self) -> float | None:
-        return self.infer_ptv_ms / self.infer_vidray_ms if self.infer_ptv_ms else None
+        return self.infer_ptv_ms / self.infer_vidray_ms if self.infer_ptv_ms and self.infer_vidray_ms else None
 
     @property
     def train_ratio(self) -> float | None:
-        return self.train_ptv_ms / self.train_vidray_ms if self.train_ptv_ms else None
+        return self.train_ptv_ms / self.train_vidray_ms if self.train_ptv_ms and self.train_vidray_ms else None
 
     @property
     def compile_speedup(self) -> float | None:
-        return self.infer_vidray_ms / self.infer_compiled_ms if self.infer_compiled_ms else None
+        return self.infer_vidray_ms / self.infer_compiled_ms if self.infer_compiled_ms and self.infer_vidray_ms else None
 
 
 def benchmark(name: str, args: argparse.Namespace) -> Row:
@@ -219,7 +219,7 @@ def benchmark(name: str, args: argparse.Namespace) -> Row:
         train["ptv"] = train_step(reference, inputs, classes, args)
     train_ms = fastest(train, args.repeats, failures, "train")
     return Row(
-        name, shape_text(inputs), infer_ms["vidray"], infer_ms.get("ptv"), train_ms["vidray"], train_ms.get("ptv"),
+        name, shape_text(inputs), infer_ms.get("vidray"), infer_ms.get("ptv"), train_ms.get("vidray"), train_ms.get("ptv"),
         max_diff, infer_ms.get("compiled"), compile_s, "; ".join(failures),
     )
 
