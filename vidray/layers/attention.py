@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidray.errors import ConfigError
+from vidray.errors import ConfigError, LayoutError
 from vidray.layers.drop_path import DropPath
 
 
@@ -102,7 +102,7 @@ def _attention_pool(
     if tensor_dim == 3:
         tensor = tensor.unsqueeze(1)
     elif tensor_dim != 4:
-        raise NotImplementedError(f"attention pooling takes [B, N, C] or [B, heads, N, C] tokens, got {tensor.shape}")
+        raise LayoutError(f"attention pooling takes [B, N, C] or [B, heads, N, C] tokens, got {list(tensor.shape)}")
 
     if has_cls_embed:
         cls_tok, tensor = tensor[:, :, :1, :], tensor[:, :, 1:, :]
