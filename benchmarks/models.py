@@ -185,9 +185,12 @@ class Row:
 
 def benchmark(name: str, args: argparse.Namespace) -> Row:
     torch.manual_seed(0)
-    ours = create_model(name).eval()
     build_reference = reference_builder(name)
     reference = build_reference().eval() if build_reference else None
+    classes = model_spec(name).num_classes
+    if reference is not None:  # PyTorchVideo's mvit_base_16 builds 400 classes where its checkpoint has 1000
+        classes = reference.state_dict()[f"{model_spec(name).classifier}.weight"].shape[0]
+    ours = create_model(name, num_classes=classes).eval()
     inputs = to_device(example_args(name, args.batch, args.scale), args.device, args.channels_last)
     max_diff = None
     if reference is not None:
@@ -211,7 +214,6 @@ def benchmark(name: str, args: argparse.Namespace) -> Row:
     failures: list[str] = []
     infer_ms = fastest(infer, args.repeats, failures, "infer")
 
-    classes = model_spec(name).num_classes
     ours.train()
     train = {"vidray": train_step(ours, inputs, classes, args)}
     if reference is not None:
