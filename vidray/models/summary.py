@@ -21,12 +21,12 @@ class ModelSummary:
     def row(self) -> list[str]:
         spec = self.spec
         shapes = " + ".join("x".join(map(str, p.shape[1:])) for p in spec.input.pathways)
-        rate = f"x{spec.sampling_rate}" if spec.sampling_rate else ""
+        rate = str(spec.sampling_rate) if spec.sampling_rate else "-"
         top1 = f"{spec.top1:.1f}" if spec.top1 is not None else "-"
-        return [self.name, f"{self.params / 1e6:.2f}", f"{self.gflops:.2f}", shapes + rate, spec.dataset, top1]
+        return [self.name, f"{self.params / 1e6:.2f}", f"{self.gflops:.2f}", shapes, rate, spec.dataset, top1]
 
 
-HEADER = ["model", "params (M)", "GFLOPs", "input TxHxW", "dataset", "top-1"]
+HEADER = ["model", "params (M)", "GFLOPs", "input TxHxW", "stride", "dataset", "top-1"]
 
 
 def summarize(name: str) -> ModelSummary:
