@@ -57,3 +57,55 @@ def s3_bucket(s3_endpoint: str) -> str:
     name = f"vidray-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return f"s3://{name}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalRayCluster:
+    """A real multi-node Ray cluster on this machine, started by ``cluster/local/start.sh``."""
+
+    def __init__(self, address: str, dashboard_url: str, state_dir: Path) -> None:
+        self.address, self.dashboard_url, self.state_dir = address, dashboard_url, state_dir
+
+    def connect(self) -> None:
+        """Connects this test process as a driver (once; later calls reuse the connection)."""
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, log_to_driver=False)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCluster]:
+    """A head node plus one worker node (2 logical CPUs each), with the job API on loopback.
+
+    Shared by every platform test of the session; tests connect with
+    ``ray_cluster.connect()`` and must not call ``ray.shutdown()``.
+    """
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    state_dir = tmp_path_factory.mktemp("ray-cluster")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the cluster listens on loopback only (see start.sh)
+    env = {**os.environ, "VIDRAY_CLUSTER_DIR": str(state_dir), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    port, dashboard_port = _free_port(), _free_port()
+    command = [str(repo / "cluster/local/start.sh"), "--workers", "1", "--cpus-per-node", "2", "--port", str(port),
+               "--object-store-mb", "768", "--dashboard-port", str(dashboard_port)]
+    started = subprocess.run(command, env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        subprocess.run([str(repo / "cluster/local/stop.sh")], env=env, capture_output=True)
+        pytest.fail(f"cluster/local/start.sh failed:\n{started.stdout}\n{started.stderr}")
+    cluster = LocalRayCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}", state_dir)
+    try:
+        yield cluster
+    finally:
+        import ray
+
+        ray.shutdown()
+        subprocess.run([str(repo / "cluster/local/stop.sh")], env=env, capture_output=True)

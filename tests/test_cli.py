@@ -11,11 +11,11 @@ def vidray(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = vidray("--help")
     assert result.returncode == 0
-    for command in ("run", "synthetic", "probe", "list"):
+    for command in ("run", "decode", "synthetic", "probe", "list"):
         assert command in result.stdout
 
 
-def test_run_decodes_a_labelled_epoch_from_a_config(tmp_path):
+def test_decode_decodes_a_labelled_epoch_from_a_config(tmp_path):
     config = tmp_path / "job.yaml"
     config.write_text(
         "name: tiny\n"
@@ -26,7 +26,7 @@ def test_run_decodes_a_labelled_epoch_from_a_config(tmp_path):
         "  clip_sampler: {name: random, args: {clip_duration: 0.5}}\n"
         f"  synthetic: {{root: {tmp_path / 'syn'}, num_classes: 2, train_per_class: 3, val_per_class: 1, height: 32, width: 32, fps: 8, duration: 1.0}}\n"
     )
-    result = vidray("run", "--config", str(config), "--no-progress")
+    result = vidray("decode", "--config", str(config), "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "clips decoded     6 from 6 videos" in result.stdout
     assert "uint8 [3, 4, 32, 32]" in result.stdout
@@ -36,7 +36,7 @@ def test_run_decodes_a_labelled_epoch_from_a_config(tmp_path):
 def test_bad_config_lists_every_field_and_exits_2(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("data:\n  batch_size: -1\n  decoder: pyavv\n  colour: red\n")
-    result = vidray("run", "--config", str(config))
+    result = vidray("decode", "--config", str(config))
     assert result.returncode == 2
     assert "3 invalid field(s)" in result.stderr
     assert "data.batch_size" in result.stderr and "data.decoder" in result.stderr and "data.colour: unknown field" in result.stderr

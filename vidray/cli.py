@@ -31,13 +31,30 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run the main job (default: write the synthetic dataset and decode a labelled epoch)",
+        help="train and evaluate on Ray, tracked in MLflow (default: the synthetic dataset)",
+        description="Runs a training job (an experiment config) on the Ray cluster at RAY_ADDRESS, or on a "
+        "local Ray it starts: decodes with Ray Data, trains with Ray Train, evaluates, checkpoints, and logs the "
+        "run, its metrics and the final model to MLflow (default: a sqlite store ./mlflow.db with artifacts in "
+        "./mlartifacts). Without --config it runs the embedded defaults: it writes the synthetic motion dataset, "
+        "trains a small X3D for a few minutes on 2 CPU cores, and prints where to look.",
+    )
+    run.add_argument("--config", metavar="FILE", help="YAML or JSON experiment config (see experiments/configs/)")
+    run.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                     help="override a config field by its dotted path, e.g. --set epochs=2 --set scaling.num_workers=1 "
+                     "(the value is read as YAML)")
+    run.add_argument("--resume", metavar="CHECKPOINT",
+                     help="continue a run from its checkpoint folder (or run folder): after a crash, or for more epochs")
+    run.set_defaults(handler=_run)
+
+    decode = commands.add_parser(
+        "decode",
+        help="decode one labelled epoch of a dataset (no training), to check data and measure speed",
         description="Build the configured dataset and decode one labelled epoch with a progress bar, "
         "then print a summary. Without --config the embedded defaults use the synthetic dataset.",
     )
-    run.add_argument("--config", help="YAML or JSON job config (fields: name, seed, data)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.set_defaults(handler=_run)
+    decode.add_argument("--config", help="YAML or JSON job config (fields: name, seed, data)")
+    decode.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    decode.set_defaults(handler=_decode)
 
     synthetic = commands.add_parser("synthetic", help="write the synthetic motion dataset (Kinetics layout)")
     synthetic.add_argument("--root", help="output folder or s3:// URI (default: ./vidray-data/synthetic)")
@@ -49,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--duration", type=float, default=2.0, help="seconds per video")
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.set_defaults(handler=_synthetic)
+
+    _add_prepare_parser(commands)
 
     probe = commands.add_parser("probe", help="print a video's duration, frame rate, size and streams")
     probe.add_argument("path", help="video file, frame folder or s3:// URI")
@@ -71,7 +90,93 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
+    prepare = commands.add_parser(
+        "prepare",
+        help="transcode a dataset across the Ray cluster into a training form, with a new manifest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Transcode every video of a manifest or dataset into a training form, one Ray
+task per video (one CPU each): short side N, constant frame rate, a keyframe
+every K frames (H.264 yuv420p in mp4 with faststart), audio kept as AAC at its
+sample rate (mono, or stereo). Time t of a new file shows time t of its source,
+so segment annotations stay valid.
+
+Outputs mirror the source tree below OUTPUT (always .mp4), and
+OUTPUT/manifest.jsonl lists them with the same labels, classes and annotations,
+plus each file's duration; read it with the 'manifest' dataset.
+
+Resumable: a file appears under its final name only when complete (written
+under a temporary name and renamed, or uploaded to S3 whole), so a rerun skips
+finished files and redoes the rest. OUTPUT/prepare.json records the settings;
+a rerun with other settings is refused. Videos that cannot be read are
+skipped, listed in the summary and left out of the manifest.
+
+Connects to the cluster at --address or RAY_ADDRESS, else starts a local Ray.
+Flags override the --config file's fields.""",
+        epilog="""\
+config file (PrepareConfig; every field also has a flag except data and env_vars):
+  data:                   # source: any dataset of the data layer (or manifest: URI)
+    dataset: kinetics
+    data_path: s3://bucket/kinetics400/annotations/train.csv
+    video_path_prefix: s3://bucket/kinetics400/train
+  output: s3://bucket/kinetics400-320p/train
+  short_side: 320
+  fps: 30
+  keyframe_interval: 16
+  env_vars: {AWS_ENDPOINT_URL: http://minio:9000}   # environment of the tasks""",
+    )
+    prepare.add_argument("--config", metavar="FILE", help="YAML or JSON config (see below)")
+    prepare.add_argument("--manifest", metavar="URI", help="source: a manifest file (local or s3://)")
+    prepare.add_argument("--output", metavar="URI", help="output folder or s3:// URI (absolute on a cluster)")
+    prepare.add_argument("--short-side", type=int, metavar="N", help="short side in pixels, even (default: 320)")
+    prepare.add_argument("--fps", type=float, help="constant output frame rate (default: 30)")
+    prepare.add_argument("--keyframe-interval", type=int, metavar="K", help="frames between keyframes (default: 16)")
+    prepare.add_argument("--crf", type=int, help="x264 quality, 0-51: lower is better and bigger (default: 23)")
+    prepare.add_argument("--preset", help="x264 speed preset, ultrafast ... veryslow (default: veryfast)")
+    prepare.add_argument("--tune", help="x264 tune, e.g. fastdecode: no CABAC or deblocking, cheaper to decode")
+    prepare.add_argument("--no-audio", dest="audio", action="store_false", default=None, help="drop the audio")
+    prepare.add_argument("--num-cpus-per-task", type=float, metavar="C", help="CPUs and FFmpeg threads per task (default: 1)")
+    prepare.add_argument("--max-in-flight", type=int, metavar="N", help="tasks submitted at once (default: 2x the tasks that fit)")
+    prepare.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    prepare.set_defaults(handler=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import ray
+
+    from vidray.config import load_config, read_config_file
+    from vidray.ingest.prepare import PrepareConfig, prepare_dataset
+
+    fields = read_config_file(args.config) if args.config else {}
+    flags = ("manifest", "output", "short_side", "fps", "keyframe_interval", "crf", "preset", "tune", "audio",
+             "num_cpus_per_task", "max_in_flight")
+    overrides = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    if "manifest" in overrides:
+        fields.pop("data", None)  # --manifest replaces the config file's source
+    config = load_config(args.config if args.config and not overrides else {**fields, **overrides}, PrepareConfig)
+    if not ray.is_initialized():
+        ray.init(address=args.address, log_to_driver=False)
+    summary = prepare_dataset(config, progress=not args.no_progress)
+    print(f"\nprepared {config.output}: summary")
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    from vidray.train.experiment import load_experiment, print_summary
+    from vidray.train.trainer import fit
+
+    config, text = load_experiment(args.config, args.set)
+    print(f"{config.name}: training {config.model.name} for {config.epochs} epochs on "
+          f"{config.scaling.num_workers} Ray Train worker(s)", flush=True)
+    result = fit(config, config_text=text, resume=args.resume)
+    print_summary(config, result)
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
     from vidray.config import load_config
     from vidray.jobs.decode_epoch import DecodeEpochConfig, run
 

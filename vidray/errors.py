@@ -57,3 +57,7 @@ class MissingDependencyError(VidrayError, ImportError):
 
 class CheckpointError(VidrayError):
     """A checkpoint cannot be loaded into the requested model."""
+
+
+class TrackingError(VidrayError):
+    """The experiment tracker (MLflow) cannot be reached or refused a request."""

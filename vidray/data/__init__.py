@@ -28,6 +28,7 @@ from vidray.data.frame_video import FrameVideo
 from vidray.data.imu import IMUData, IMUStream
 from vidray.data.labeled_video_dataset import DATASETS, LabeledVideoDataset
 from vidray.data.labeled_video_paths import LabeledVideoPaths, labeled_video_dataset
+from vidray.data.manifest import Manifest, VideoManifest, read_manifest, write_manifest
 from vidray.data.video import ClipWindow, Video
 
 __all__ = [
@@ -47,15 +48,19 @@ __all__ = [
     "IMUStream",
     "LabeledVideoDataset",
     "LabeledVideoPaths",
+    "Manifest",
     "RandomClipSampler",
     "RandomMultiClipSampler",
     "RandomMultiClipSamplerTruncateFromStart",
     "UniformClipSampler",
     "UniformClipSamplerTruncateFromStart",
     "Video",
+    "VideoManifest",
     "collate_skipping_none",
     "dequantize_flow",
     "labeled_video_dataset",
     "make_clip_sampler",
+    "read_manifest",
+    "write_manifest",
     *_dataset_names,
 ]

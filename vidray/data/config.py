@@ -100,8 +100,12 @@ class DataConfig(Config):
         return self
 
 
-def build_dataset(config: DataConfig, seed: int | None = None) -> LabeledVideoDataset:
-    """The dataset a data config names (writing the synthetic data first if asked)."""
+def build_dataset(config: DataConfig, seed: int | None = None, video_sampler: Any = None) -> LabeledVideoDataset:
+    """The dataset a data config names (writing the synthetic data first if asked).
+
+    ``video_sampler`` overrides the dataset's default video order (e.g.
+    ``SequentialSampler`` for evaluation).
+    """
     data_path, prefix = config.data_path, config.video_path_prefix
     if config.synthetic is not None and data_path is None:
         synthetic = write_synthetic_dataset(config.synthetic.root, config.synthetic.spec())
@@ -117,5 +121,6 @@ def build_dataset(config: DataConfig, seed: int | None = None) -> LabeledVideoDa
         decoder_args=config.decoder_args,
         seed=seed,
         transform=None if config.transform is None else build_transform(config.transform),
+        **({} if video_sampler is None else {"video_sampler": video_sampler}),
         **config.dataset_args,
     )

@@ -26,6 +26,7 @@ import multiprocessing
 import multiprocessing.context
 import os
 import random
+import threading
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
@@ -75,7 +76,9 @@ class SharedInt:
 
     Backed by shared memory while the dataset travels to worker processes
     (forked or spawned, persistent or not); any other copy (pickling for Ray,
-    ``deepcopy``) starts its own value.
+    ``deepcopy``) starts its own process-local value, so a Ray actor holding a
+    copy creates no shared-memory semaphores (their tracker process does not
+    survive Ray's worker teardown quietly).
     """
 
     def __init__(self, start: int = 0) -> None:
@@ -100,7 +103,18 @@ class SharedInt:
         return {"start": self.value}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._value = state["shared"] if "shared" in state else SharedInt(state["start"])._value
+        self._value = state["shared"] if "shared" in state else _LocalValue(state["start"])
+
+
+class _LocalValue:
+    """The ``multiprocessing.Value`` interface for a value that stays in one process."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self._lock = threading.Lock()
+
+    def get_lock(self) -> threading.Lock:
+        return self._lock
 
 
 class VideoSamplerView:
@@ -195,6 +209,8 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         self._clip_counts: list[int] | None = None
         self._offsets: list[int] | None = None
         self._skipped = SharedInt()
+        # Called with (path, error) for every skipped sample, e.g. to count skips across a cluster.
+        self.skip_listener: Callable[[str, Exception], None] | None = None
         self._check_video_sampler()
         self._open_video: tuple[int, str, Video] | None = None  # (pid, path, video)
         self._clip_cache: tuple[tuple[int, Any, Any], dict[str, Any]] | None = None
@@ -242,8 +258,7 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         """One epoch in ``video_sampler`` order, sharded across DataLoader workers."""
         self._iterations += 1  # without set_epoch, each pass over this copy is a new epoch
         epoch_key = self._epoch_key()
-        counts = self._clip_count_list()
-        items = [(v, slot) for v in self._video_order(epoch_key) for slot in range(counts[v])]
+        items = self._clip_order(epoch_key)
         worker = get_worker_info()
         if worker is not None:
             begin = len(items) * worker.id // worker.num_workers
@@ -254,6 +269,23 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
             if sample is not None:
                 yield sample
         self._close_video()
+
+    def clip_order(self, epoch: int) -> list[tuple[int, int]]:
+        """``(video_index, clip_slot)`` of every clip of ``epoch``, in ``video_sampler`` order.
+
+        With :meth:`load_clip` this lets any executor (Ray Data's decode actors)
+        load an epoch's clips in any split: each pair is a pure function of
+        ``(seed, epoch)``, whoever loads it.
+        """
+        return self._clip_order(self._epoch_key_of(epoch))
+
+    def clips_per_video(self) -> list[int]:
+        """Clips each video yields per epoch (0 for unreadable ones; probes durations once if needed)."""
+        return list(self._clip_count_list())
+
+    def load_clip(self, video_index: int, clip_slot: int, epoch: int) -> dict[str, Any] | None:
+        """One clip of :meth:`clip_order`; ``None`` (skipped, logged, counted) if its video is unreadable."""
+        return self._load_sample(video_index, clip_slot, self._epoch_key_of(epoch))
 
     def map_style(self) -> torch.utils.data.Dataset:
         """A map-style view (``torch.utils.data.Dataset``) for samplers such as
@@ -269,11 +301,20 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
         changes every epoch (and follows ``torch.manual_seed``).
         """
         if self._epoch.value >= 0:
-            return f"{self._seed}:{self._epoch.value}"
+            return self._epoch_key_of(self._epoch.value)
         worker = get_worker_info()
         if worker is None:
             return f"{self._seed}:i{self._iterations}"
         return f"{self._seed}:w{worker.seed - worker.id}:i{self._iterations}"
+
+    def _epoch_key_of(self, epoch: int) -> str:
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        return f"{self._seed}:{epoch}"
+
+    def _clip_order(self, epoch_key: str) -> list[tuple[int, int]]:
+        counts = self._clip_count_list()
+        return [(v, slot) for v in self._video_order(epoch_key) for slot in range(counts[v])]
 
     def _build_video_sampler(self) -> Sampler:
         sampler = self._video_sampler
@@ -468,3 +509,5 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
     def _record_skip(self, path: str, exc: Exception) -> None:
         self._skipped.increment()
         logger.warning("skipping %s: %s (%d skipped so far)", path, exc, self._skipped.value)
+        if self.skip_listener is not None:
+            self.skip_listener(path, exc)

@@ -1,0 +1,1 @@
+"""Experiment entrypoints, run as ``python -m experiments.<name>`` or through ``ray job submit``."""

@@ -1,0 +1,179 @@
+"""The platform end to end on a real two-node Ray cluster: Ray Data -> Ray Train -> MLflow.
+
+Two jobs run once per module and several tests read their record:
+
+* a temporal model (small X3D), run in-process with ``fit``, with one training
+  worker killed after the first checkpoint: it must resume, finish, learn the
+  motion classes far above chance, and log every metric exactly once;
+* a single-frame model (C2D-style: the same X3D with temporal kernels of 1),
+  submitted with ``ray job submit``: the job must succeed and leave its run,
+  metrics and model in MLflow, and stay near chance, since single frames carry
+  no class information in the synthetic data.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+EPOCHS = 10
+SPEC = dict(num_classes=4, train_per_class=48, val_per_class=12, height=48, width=48, fps=15.0, duration=2.0, seed=3)
+
+
+def experiment(root: Path, name: str, temporal: bool) -> dict:
+    crop = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
+        {"name": "ShortSideScale", "args": {"size": 32}}, {"name": "CenterCrop", "args": {"size": 32}}]}}]
+    synthetic = {"root": str(root / "data"), **SPEC}
+    model_args = {"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0, "depth_factor": 1.0, "dropout_rate": 0.0}
+    if not temporal:
+        model_args.update(stem_conv_kernel_size=[1, 3, 3], stage_conv_kernel_size=[[1, 3, 3]] * 4)
+    data = {"frames_per_clip": 8, "decode_audio": False, "transform": crop, "synthetic": synthetic}
+    return {
+        "name": name,
+        "data": {
+            "train": {**data, "split": "train", "clip_sampler": {"name": "random", "args": {"clip_duration": 1.6}}},
+            "val": {**data, "split": "val",
+                    "clip_sampler": {"name": "constant_clips_per_video", "args": {"clip_duration": 1.6, "clips_per_video": 2}}},
+        },
+        "model": {"name": "create_x3d", "args": model_args},
+        "optimizer": {"name": "adamw", "args": {"lr": 0.005, "weight_decay": 0.05}},
+        "scheduler": {"name": "cosine", "args": {"warmup_epochs": 1}},
+        "epochs": EPOCHS,
+        "batch_size": 8,
+        "scaling": {"num_workers": 2},
+        "ingest": {"decode_workers": 1, "object_store_memory_mb": 256},
+        "checkpoint": {"storage_path": str(root / "runs"), "max_failures": 2},
+        "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}"},
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("platform")
+    write_synthetic_dataset(str(root / "data"), SyntheticSpec(**SPEC))  # shared by both jobs
+    return root
+
+
+def kill_a_training_worker_after_first_checkpoint(storage: Path, timeout_s: float = 600) -> int:
+    """SIGKILLs one Ray Train worker process once a checkpoint exists; returns its pid."""
+    from ray.util.state import list_actors
+
+    deadline = time.monotonic() + timeout_s
+    while not glob.glob(str(storage / "*" / "checkpoint_epoch_0001")):
+        if time.monotonic() > deadline:
+            raise TimeoutError("no checkpoint appeared")
+        time.sleep(0.5)
+    workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+    pid = workers[-1].pid
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+@pytest.fixture(scope="module")
+def temporal_run(ray_cluster, workspace):
+    from vidray.train import ExperimentConfig, fit
+
+    ray_cluster.connect()
+    config = ExperimentConfig.model_validate(experiment(workspace, "temporal", temporal=True))
+    outcome: dict = {}
+
+    def train() -> None:
+        try:
+            outcome["result"] = fit(config)
+        except BaseException as exc:  # re-raised in the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    killed = kill_a_training_worker_after_first_checkpoint(workspace / "runs")
+    thread.join(timeout=900)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"], killed
+
+
+@pytest.fixture(scope="module")
+def submitted_run(ray_cluster, workspace):
+    config_file = workspace / "c2d.yaml"
+    config_file.write_text(yaml.safe_dump(experiment(workspace, "single-frame", temporal=False)))
+    job = subprocess.run(
+        [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", ray_cluster.dashboard_url,
+         "--working-dir", str(REPO), "--", "python", "-m", "experiments.train", "--config", str(config_file)],
+        capture_output=True, text=True, timeout=900,
+    )
+    return job, workspace
+
+
+def client(workspace: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
+
+
+def test_temporal_model_learns_far_above_chance(temporal_run):
+    result, _ = temporal_run
+    assert result.metrics["val/top1"] >= 0.6, result.metrics  # chance is 0.25
+
+
+def test_killed_worker_run_resumes_from_its_checkpoint_and_finishes_every_epoch(temporal_run, workspace):
+    result, killed = temporal_run
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)  # the worker really died
+    assert result.metrics["epoch"] == EPOCHS
+    run = client(workspace).get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert int(run.data.tags["vidray.restored_from_epoch"]) >= 1
+
+
+def test_every_metric_is_logged_exactly_once_across_the_restart(temporal_run, workspace):
+    result, _ = temporal_run
+    mlflow = client(workspace)
+    for key in ("epoch", "epoch/train_loss", "val/top1", "epoch/decode_errors"):
+        steps = [m.step for m in mlflow.get_metric_history(result.run_id, key)]
+        assert sorted(steps) == list(range(1, EPOCHS + 1)), key
+    steps = [m.step for m in mlflow.get_metric_history(result.run_id, "train/loss")]
+    assert sorted(steps) == list(range(1, result.metrics["global_step"] + 1))
+
+
+def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, workspace):
+    import torch
+
+    from vidray.tracking import load_logged_model
+
+    result, _ = temporal_run
+    artifacts = [a.path for a in client(workspace).list_artifacts(result.run_id, "evaluation")]
+    assert "evaluation/confusion_matrix.png" in artifacts
+    model = load_logged_model(result.model_uri, tracking_uri=result.tracking_uri)
+    assert model(torch.zeros(3, 3, 8, 32, 32)).shape == (3, 4)
+
+
+def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
+    job, workspace = submitted_run
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert "SUCCEEDED" in job.stdout + job.stderr
+    mlflow = client(workspace)
+    experiment = mlflow.get_experiment_by_name("single-frame")
+    (run,) = mlflow.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["epoch"] == EPOCHS and "val/top1" in run.data.metrics
+    assert run.data.params["model.name"] == "create_x3d"
+    assert mlflow.search_logged_models([experiment.experiment_id])
+
+
+def test_single_frame_model_stays_near_chance(submitted_run):
+    job, workspace = submitted_run
+    mlflow = client(workspace)
+    (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("single-frame").experiment_id])
+    assert run.data.metrics["val/top1"] <= 0.45  # chance is 0.25

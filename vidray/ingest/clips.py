@@ -1,0 +1,148 @@
+"""A data-layer dataset as a Ray Dataset of decoded clips, sharded across the cluster.
+
+The pipeline is one streaming stage: the clip numbers ``0 .. clips_per_epoch - 1``
+feeds clip numbers to a pool of decode actors (one CPU each, on any node),
+which look the number up in the epoch's clip order
+(:meth:`~vidray.data.LabeledVideoDataset.clip_order`) and decode it with the
+dataset's own sampler, decoder and transforms. Everything the data layer
+guarantees carries over: a clip is a pure function of ``(seed, epoch, video,
+slot)``, so it does not matter which actor decodes it, and a restarted epoch
+decodes the same clips.
+
+Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
+to its device. Videos that cannot be read are skipped in the actor, logged,
+and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import ray
+import torch
+
+from vidray.data import LabeledVideoDataset
+from vidray.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+CLIP_COLUMNS = ("video", "label", "video_index", "clip_index", "aug_index")
+
+
+class DecodeClips:
+    """The decode actor of :func:`clip_dataset` (a ``map_batches`` callable class)."""
+
+    def __init__(
+        self,
+        dataset: LabeledVideoDataset,
+        name: str,
+        state: Any = None,
+        epoch: int | None = None,
+        columns: Sequence[str] = CLIP_COLUMNS,
+        torch_threads: int = 1,
+    ) -> None:
+        torch.set_num_threads(torch_threads)  # one decode actor per CPU: no oversubscription
+        self._dataset, self._name, self._state = dataset, name, state
+        self._fixed_epoch, self._columns = epoch, tuple(columns)
+        self._order: tuple[int, list[tuple[int, int]]] | None = None
+        dataset.skip_listener = self._record_skip
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        epoch = self._current_epoch()
+        order = self._clip_order(epoch)
+        rows = []
+        for clip_number in batch["id"]:
+            video_index, slot = order[int(clip_number)]
+            sample = self._dataset.load_clip(video_index, slot, epoch)
+            if sample is not None:
+                rows.append(self._row(sample))
+        if rows:  # a batch whose videos all failed yields nothing
+            yield {column: _stack(column, [row[column] for row in rows]) for column in rows[0]}
+
+    def _current_epoch(self) -> int:
+        if self._fixed_epoch is not None:
+            return self._fixed_epoch
+        return ray.get(self._state.epoch.remote(self._name)) if self._state is not None else 0
+
+    def _clip_order(self, epoch: int) -> list[tuple[int, int]]:
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, self._dataset.clip_order(epoch))
+        return self._order[1]
+
+    def _row(self, sample: dict[str, Any]) -> dict[str, np.ndarray]:
+        row = {}
+        for column in self._columns:
+            if column not in sample:
+                raise DataError(
+                    f"dataset {self._name!r}: samples have no {column!r} entry "
+                    f"(they have {sorted(sample)}); check the dataset and its transform"
+                )
+            value = sample[column]
+            row[column] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        return row
+
+    def _record_skip(self, path: str, exc: Exception) -> None:
+        if self._state is not None:
+            self._state.record_skip.remote(self._name, path, str(exc))
+
+
+def _stack(column: str, values: list[np.ndarray]) -> np.ndarray:
+    shapes = {value.shape for value in values}
+    if len(shapes) > 1:
+        raise DataError(
+            f"column {column!r}: clips of one batch differ in shape {sorted(shapes)}; "
+            "add a transform that fixes the size (e.g. a crop and UniformTemporalSubsample)"
+        )
+    return np.stack(values)
+
+
+def _actor_pool(decode_workers: int | tuple[int, int]) -> "ray.data.ActorPoolStrategy":
+    if isinstance(decode_workers, int):
+        return ray.data.ActorPoolStrategy(size=decode_workers)
+    low, high = decode_workers
+    return ray.data.ActorPoolStrategy(min_size=low, max_size=high)
+
+
+def clip_dataset(
+    dataset: LabeledVideoDataset,
+    *,
+    name: str,
+    state: Any = None,
+    epoch: int | None = None,
+    decode_workers: int | tuple[int, int] = 2,
+    clips_per_task: int = 4,
+    num_cpus: float = 1.0,
+    columns: Sequence[str] = CLIP_COLUMNS,
+) -> "ray.data.Dataset":
+    """The clips of ``dataset`` as a lazily executed, streaming Ray Dataset.
+
+    Args:
+        dataset: any dataset of the data layer (its sampler, decoder and transforms apply).
+        name: names the dataset in the state actor and in Ray's progress output.
+        state: an :class:`~vidray.ingest.state.IngestState`; with ``epoch=None`` each
+            execution decodes the epoch the state holds for ``name`` (the training
+            engine advances it), and skipped videos are counted there.
+        epoch: decode this fixed epoch every time (evaluation: the same clips each pass).
+        decode_workers: decode actors (a number, or ``(min, max)`` to autoscale).
+        clips_per_task: clips per decode call (also the block size of the output).
+        num_cpus: CPUs reserved per decode actor.
+        columns: sample entries kept as columns.
+    """
+    num_clips = len(dataset)
+    if num_clips == 0:
+        raise DataError(f"dataset {name!r}: no clips to decode (every video is unreadable or too short)")
+    # Built in the driver (no read tasks), so no CPU is held back from the decode actors.
+    numbers = [{"id": i} for i in range(num_clips)]
+    source = ray.data.from_items(numbers, override_num_blocks=max(1, -(-num_clips // clips_per_task)))
+    clips = source.map_batches(
+        DecodeClips,
+        fn_constructor_kwargs={"dataset": dataset, "name": name, "state": state, "epoch": epoch, "columns": columns},
+        batch_size=clips_per_task,
+        batch_format="numpy",
+        compute=_actor_pool(decode_workers),
+        num_cpus=num_cpus,
+    )
+    clips.set_name(name)
+    return clips

@@ -1,0 +1,157 @@
+"""The experiment config: one file names every component of a training job.
+
+Every field has a default, so ``ExperimentConfig()`` is the embedded default
+job (the synthetic dataset, a small X3D, 2 workers, a few minutes on 2 CPU
+cores). Validation checks names against the registries and arguments against
+the components' signatures, and reports every bad field at once, before any
+cluster work.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from vidray.config import ComponentConfig, Config
+from vidray.data.config import DataConfig, SyntheticConfig
+from vidray.errors import ConfigError, RegistryError
+from vidray.models.factory import find_model_builder
+from vidray.tracking import TrackingConfig
+from vidray.train.optim import check_optimizer_args
+from vidray.train.schedulers import check_scheduler_args
+from vidray.train.tasks import TASKS
+
+_CLIP_TRANSFORM = [  # 8 frames at 112 x 112: the synthetic motion classes need time, not pixels
+    ComponentConfig(
+        name="ApplyTransformToKey",
+        args={
+            "key": "video",
+            "transform": [
+                {"name": "ShortSideScale", "args": {"size": 112}},
+                {"name": "CenterCrop", "args": {"size": 112}},
+            ],
+        },
+    )
+]
+
+
+def _default_data(split: Literal["train", "val"]) -> DataConfig:
+    sampler = ("random", {"clip_duration": 1.6}) if split == "train" else ("constant_clips_per_video", {"clip_duration": 1.6, "clips_per_video": 2})
+    return DataConfig(
+        split=split,
+        clip_sampler=ComponentConfig(name=sampler[0], args=sampler[1]),
+        decode_audio=False,
+        frames_per_clip=8,
+        transform=_CLIP_TRANSFORM,
+        synthetic=SyntheticConfig(),
+    )
+
+
+class DataSplits(Config):
+    """Training and evaluation data (any data-layer dataset, e.g. ``manifest``); ``val`` is optional."""
+
+    train: DataConfig = Field(default_factory=lambda: _default_data("train"))
+    val: DataConfig | None = Field(default_factory=lambda: _default_data("val"))
+
+
+class IngestConfig(Config):
+    """How Ray Data decodes: actors per dataset, clips per call, memory bound."""
+
+    decode_workers: int | tuple[int, int] = 2  # a pool size, or (min, max) to autoscale with the cluster
+    decode_cpus: float = Field(1.0, gt=0)
+    clips_per_task: int = Field(4, ge=1)
+    object_store_memory_mb: int | None = Field(1024, ge=64)  # bounds the pipeline's object-store use
+    prefetch_batches: int = Field(2, ge=0)
+
+
+class ScalingSection(Config):
+    """Ray Train workers: how many, on what."""
+
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1.0, gt=0)
+    resources_per_worker: dict[str, float] = {}
+
+
+class CheckpointSection(Config):
+    """Where checkpoints go and how often; ``storage_path`` is a local folder or ``s3://`` URI."""
+
+    storage_path: str = "vidray-runs"  # relative paths are made absolute under the working directory
+    every_n_epochs: int = Field(1, ge=1)
+    num_to_keep: int | None = Field(2, ge=1)
+    max_failures: int = Field(2, ge=-1)  # worker/node failures survived by resuming from the last checkpoint
+
+
+class ExperimentConfig(Config):
+    """A training job. The defaults train a small X3D on the synthetic motion dataset."""
+
+    name: str = Field("x3d_xs-synthetic", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    data: DataSplits = Field(default_factory=DataSplits)
+    model: ComponentConfig = ComponentConfig(
+        name="x3d_xs", args={"input_clip_length": 8, "input_crop_size": 112, "dropout_rate": 0.0}
+    )
+    task: ComponentConfig = ComponentConfig(name="classification")
+    optimizer: ComponentConfig = ComponentConfig(name="adamw", args={"lr": 2e-3, "weight_decay": 0.05})
+    scheduler: ComponentConfig = ComponentConfig(name="cosine", args={"warmup_epochs": 1})
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1)  # per worker; the global batch is batch_size x num_workers x grad_accum_steps
+    eval_batch_size: int | None = Field(None, ge=1)
+    grad_accum_steps: int = Field(1, ge=1)
+    eval_every_n_epochs: int = Field(1, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool = False  # torch.compile the model (inductor) in every worker
+    scaling: ScalingSection = Field(default_factory=ScalingSection)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: ComponentConfig) -> ComponentConfig:
+        try:
+            builder = find_model_builder(model.name)
+        except RegistryError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            inspect.signature(builder).bind(**model.args)
+        except TypeError as exc:
+            raise ValueError(f"arguments {model.args} do not fit model {model.name!r}: {exc}") from None
+        return model
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: ComponentConfig) -> ComponentConfig:
+        _registered(TASKS, task.name, "task")
+        try:
+            TASKS.get(task.name).check_args(task.args)
+        except (ConfigError, RegistryError) as exc:
+            raise ValueError(str(exc)) from None
+        return task
+
+    @field_validator("optimizer")
+    @classmethod
+    def _valid_optimizer(cls, optimizer: ComponentConfig) -> ComponentConfig:
+        try:
+            check_optimizer_args(optimizer)
+        except (ConfigError, RegistryError) as exc:
+            raise ValueError(str(exc)) from None
+        return optimizer
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> "ExperimentConfig":
+        try:
+            check_scheduler_args(self.scheduler, self.epochs)
+        except (ConfigError, RegistryError) as exc:
+            raise ValueError(f"scheduler: {exc}") from None
+        return self
+
+
+def _registered(registry: Any, name: str, what: str) -> Any:
+    try:
+        return registry.get(name)
+    except RegistryError as exc:  # pydantic reports ValueErrors as field errors
+        raise ValueError(str(exc)) from None
+

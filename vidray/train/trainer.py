@@ -1,0 +1,345 @@
+"""``fit``: the driver side of a training job.
+
+Order matters for users' time and data: everything that can be checked
+without a cluster is checked first (config, datasets, one decoded clip, the
+tracking store), then the run is created, then Ray does the work. A job that
+fails keeps its MLflow run (marked FAILED) and its checkpoints; resuming a
+finished job continues its run in a new checkpoint folder, so nothing a user
+made is overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+import ray.train
+import torch
+from ray.train.torch import TorchTrainer
+from torch.utils.data import SequentialSampler
+
+from vidray import io as vio
+from vidray.data import LabeledVideoDataset, VideoManifest
+from vidray.data.config import DataConfig, build_dataset
+from vidray.errors import CheckpointError, ConfigError, DataError
+from vidray.ingest.clips import clip_dataset
+from vidray.ingest.state import create_ingest_state
+from vidray.models import create_model
+from vidray.models.checkpoint import check_state_dict
+from vidray.models.factory import spec_of
+from vidray.tracking import (
+    RunHandle,
+    config_hash,
+    flatten_params,
+    log_model,
+    resume_run,
+    run_tags,
+    start_run,
+)
+from vidray.tracking.store import resolve_tracking_uri
+from vidray.train.config import ExperimentConfig
+from vidray.train.engine import STATE_FILE, train_loop_per_worker
+from vidray.train.tasks import TASKS, TaskContext
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """Where a finished job left its record."""
+
+    run_id: str
+    tracking_uri: str
+    experiment_id: str
+    checkpoint: str  # the final checkpoint folder (local path or s3:// URI)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's summary
+    model_uri: str | None = None
+    registered: str | None = None  # "name/version" when registered
+
+
+class EvaluationAwareDataConfig(ray.train.DataConfig):
+    """Splits training data equally (DDP needs equal batch counts) and evaluation data
+    without dropping rows (every view of every video is scored exactly once)."""
+
+    def __init__(self, unequal: tuple[str, ...] = ("val",), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._unequal = unequal
+
+    def configure(self, datasets: dict, world_size: int, worker_handles: Any, worker_node_ids: Any, **kwargs: Any):
+        equal = {name: ds for name, ds in datasets.items() if name not in self._unequal}
+        output = super().configure(equal, world_size, worker_handles, worker_node_ids, **kwargs)
+        hints = worker_node_ids if self._enable_shard_locality else None
+        for name in self._unequal:
+            if name in datasets:
+                ds = datasets[name].copy(datasets[name])
+                ds.context.execution_options = self._resolve_execution_options(name)
+                for rank, split in enumerate(ds.streaming_split(world_size, equal=False, locality_hints=hints)):
+                    output[rank][name] = split
+        return output
+
+
+def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str | None = None) -> FitResult:
+    """Trains and evaluates ``config`` on the Ray cluster (``RAY_ADDRESS``, or a local one).
+
+    ``resume``: a checkpoint folder of an earlier run (or its run folder, whose
+    latest checkpoint is taken) to continue, e.g. for more epochs; its MLflow
+    run continues too.
+    """
+    resume_state = _resume_state(resume) if resume else None
+    train_data, val_data = _datasets(config)
+    plan = _plan(config, train_data, val_data)
+    if resume_state is not None:
+        _check_resumable(config, plan, resume_state, resume)
+
+    run = _tracking_run(config, config_text, train_data, resume_state)
+    try:
+        result = _train(config, run, plan, train_data, val_data, resume)
+        final = _log_final_model(config, run, result.checkpoint)
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    run.set_tags({"vidray.checkpoint": result.checkpoint.path})
+    run.finish("FINISHED")
+    return FitResult(
+        run_id=run.run_id,
+        tracking_uri=run.uri,
+        experiment_id=run.experiment_id,
+        checkpoint=result.checkpoint.path,
+        metrics=dict(result.metrics),
+        model_uri=final.model_uri,
+        registered=f"{final.registered_name}/{final.registered_version}" if final.registered_name else None,
+    )
+
+
+# ---------------------------------------------------------------------- before the cluster
+def _datasets(config: ExperimentConfig) -> tuple[LabeledVideoDataset, LabeledVideoDataset | None]:
+    train = _build(config.data.train, config.seed, "data.train")
+    val = _build(config.data.val, config.seed, "data.val", SequentialSampler) if config.data.val else None
+    return train, val
+
+
+def _build(data: DataConfig, seed: int, where: str, sampler: Any = None) -> LabeledVideoDataset:
+    try:
+        return build_dataset(data, seed=seed, video_sampler=sampler)
+    except (DataError, FileNotFoundError) as exc:
+        raise DataError(f"{where}: {exc}") from None
+
+
+def _plan(config: ExperimentConfig, train: LabeledVideoDataset, val: LabeledVideoDataset | None) -> dict[str, Any]:
+    """What every worker must agree on, computed once: classes, clip counts, the input shape."""
+    classes = train.classes
+    configured = config.model.args.get("num_classes")
+    if classes is None and configured is None:
+        raise ConfigError("model.args.num_classes: the dataset names no classes, so set the number of classes")
+    if classes is not None and configured is not None and configured != len(classes):
+        raise ConfigError(f"model.args.num_classes: {configured}, but the training data has {len(classes)} classes")
+    train_clips = len(train)
+    if train_clips == 0:
+        raise DataError("data.train: no clips (every video is unreadable or shorter than a clip)")
+    per_worker = train_clips // config.scaling.num_workers
+    if per_worker < config.batch_size * config.grad_accum_steps:
+        raise ConfigError(
+            f"batch_size: {train_clips} training clips over {config.scaling.num_workers} workers give {per_worker} "
+            f"per worker, fewer than one optimizer step of batch_size {config.batch_size} x grad_accum_steps "
+            f"{config.grad_accum_steps}"
+        )
+    return {
+        "classes": classes,
+        "num_classes": len(classes) if classes is not None else configured,
+        "train_clips": train_clips,
+        "val_videos": val.num_videos if val is not None else 0,
+        "val_views": val.clips_per_video() if val is not None else [],
+        "input_shape": _input_shape(train),
+    }
+
+
+def _input_shape(dataset: LabeledVideoDataset) -> tuple[int, ...]:
+    """The ``[C, T, H, W]`` of a training clip: decodes one, which also proves the data path works."""
+    for video_index, slot in dataset.clip_order(0)[:16]:
+        sample = dataset.load_clip(video_index, slot, 0)
+        if sample is not None:
+            video = sample.get("video")
+            if not isinstance(video, torch.Tensor) or video.dim() != 4:
+                raise DataError(f"data.train: samples must hold a 'video' tensor [C, T, H, W], got {type(video).__name__}")
+            return tuple(video.shape)
+    raise DataError("data.train: the first 16 clips could not be decoded; see the log for each video's error")
+
+
+def _resume_state(resume: str) -> dict[str, Any]:
+    folder = _latest_checkpoint(resume)
+    path = vio.join(folder, STATE_FILE)
+    if not vio.exists(path):
+        raise CheckpointError(f"{resume}: no {STATE_FILE} (not a vidray training checkpoint)")
+    with vio.open_binary(path) as file:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    state["folder"] = folder
+    return state
+
+
+def _latest_checkpoint(path: str) -> str:
+    if vio.exists(vio.join(path, STATE_FILE)):
+        return path
+    candidates = sorted(name for name in vio.list_dir(path) if name.startswith("checkpoint_")) if vio.is_dir(path) else []
+    if not candidates:
+        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run folder with checkpoint_* folders")
+    return vio.join(path, candidates[-1])
+
+
+def _check_resumable(config: ExperimentConfig, plan: dict[str, Any], state: dict[str, Any], resume: str) -> None:
+    """A checkpoint of another model or class count is refused before any work, naming the mismatch."""
+    if state["model_name"] != config.model.name:
+        raise CheckpointError(f"{resume}: checkpoint of model {state['model_name']!r}, but the config trains {config.model.name!r}")
+    model = create_model(config.model.name, num_classes=plan["num_classes"], **config.model.args)
+    check_state_dict(model, state["deployable_state"], source=resume)
+    if state["epoch"] + 1 >= config.epochs:
+        raise ConfigError(f"epochs: {config.epochs}, but {resume} already finished epoch {state['epoch'] + 1}; raise epochs to train more")
+
+
+def _tracking_run(
+    config: ExperimentConfig, config_text: str | None, train: LabeledVideoDataset, resume_state: dict[str, Any] | None
+) -> RunHandle:
+    if resume_state is not None and resume_state.get("mlflow_run_id"):
+        run = resume_run(resolve_tracking_uri(config.tracking), resume_state["mlflow_run_id"])
+        run.set_tags({"vidray.resumed_from": resume_state["folder"]})
+        return run
+    dumped = config.model_dump(mode="json")
+    tags = run_tags(
+        config_hash=config_hash(dumped),
+        manifest_hash=VideoManifest.from_dataset(train).sha256(),
+        extra={"vidray.task": config.task.name, "vidray.model": config.model.name},
+    )
+    text = config_text if config_text is not None else _yaml(dumped)
+    return start_run(config.tracking, name=config.name, params=flatten_params(dumped), tags=tags, config_text=text)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+# ---------------------------------------------------------------------- on the cluster
+def _train(
+    config: ExperimentConfig,
+    run: RunHandle,
+    plan: dict[str, Any],
+    train: LabeledVideoDataset,
+    val: LabeledVideoDataset | None,
+    resume: str | None,
+) -> ray.train.Result:
+    _connect(config)
+    state = create_ingest_state()
+    ingest = config.ingest
+    datasets = {
+        "train": clip_dataset(train, name="train", state=state, decode_workers=ingest.decode_workers,
+                              clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus),
+    }
+    if val is not None:
+        datasets["val"] = clip_dataset(val, name="val", state=state, epoch=0, decode_workers=ingest.decode_workers,
+                                       clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus)
+    scaling = config.scaling
+    ray_run_name = f"{config.name}-{run.run_id[:8]}" + ("-resumed" if resume else "")
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "config": config.model_dump(mode="json"), "run": run, "ingest_state": state, "plan": plan,
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=scaling.num_workers,
+            use_gpu=scaling.use_gpu,
+            resources_per_worker={"CPU": scaling.cpus_per_worker, **scaling.resources_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=ray_run_name,
+            storage_path=_storage_path(config.checkpoint.storage_path),
+            failure_config=ray.train.FailureConfig(max_failures=config.checkpoint.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
+        ),
+        datasets=datasets,
+        dataset_config=EvaluationAwareDataConfig(execution_options=_execution_options(config)),
+        resume_from_checkpoint=ray.train.Checkpoint(_latest_checkpoint(resume)) if resume else None,
+    )
+    run.set_tags({"vidray.ray_run": ray_run_name})
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise CheckpointError(f"run {run.run_id}: training finished without a checkpoint")
+    skipped = ray.get(state.skip_reasons.remote("train")) + ray.get(state.skip_reasons.remote("val"))
+    if skipped:
+        run.log_text("\n".join(f"{path}\t{reason}" for path, reason in skipped) + "\n", "ingest/skipped_videos.tsv")
+    return result
+
+
+def _cpus_needed(config: ExperimentConfig) -> float:
+    """Logical CPUs the job holds at once: its trainers and both datasets' decode actors."""
+    workers = config.ingest.decode_workers
+    actors = workers if isinstance(workers, int) else workers[0]
+    datasets = 2 if config.data.val is not None else 1
+    trainers = 0 if config.scaling.use_gpu else config.scaling.num_workers * config.scaling.cpus_per_worker
+    return trainers + datasets * actors * config.ingest.decode_cpus
+
+
+def _connect(config: ExperimentConfig) -> None:
+    """Joins ``RAY_ADDRESS`` (or an already connected cluster), else starts a local Ray.
+
+    A local Ray gets enough logical CPUs for the trainers and the decode actors
+    together: they overlap in time (decoding feeds training), so on a small
+    machine they share its cores rather than wait for each other. A cluster
+    with fewer CPUs than the job holds at once would wait forever, so that is
+    an error here.
+    """
+    needed = _cpus_needed(config)
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=True)
+        else:
+            ray.init(num_cpus=max(int(needed + 0.999), os.cpu_count() or 1), log_to_driver=True)
+    available = ray.cluster_resources().get("CPU", 0.0)
+    if available < needed:
+        raise ConfigError(
+            f"scaling/ingest: the job holds {needed:g} CPUs at once ({config.scaling.num_workers} trainers x "
+            f"{config.scaling.cpus_per_worker:g} + decode actors), but the Ray cluster has {available:g}; "
+            "lower scaling.num_workers or ingest.decode_workers, or add nodes"
+        )
+
+
+def _storage_path(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _execution_options(config: ExperimentConfig) -> Any:
+    from ray.data import ExecutionOptions, ExecutionResources
+
+    options = ExecutionOptions()
+    if config.ingest.object_store_memory_mb is not None:
+        options.resource_limits = ExecutionResources(object_store_memory=config.ingest.object_store_memory_mb * 2**20)
+    return options
+
+
+# ---------------------------------------------------------------------- after training
+def _log_final_model(config: ExperimentConfig, run: RunHandle, checkpoint: ray.train.Checkpoint) -> Any:
+    """Rebuilds the task's deployable model from the final checkpoint and logs it (pickle-free)."""
+    with checkpoint.as_directory() as folder:
+        state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+    model = create_model(config.model.name, num_classes=state["num_classes"], **config.model.args)
+    task = TASKS.build(config.task.name, **config.task.args)
+    context = TaskContext(state["num_classes"], state["classes"] or None, spec_of(config.model.name), torch.device("cpu"))
+    deployable = task.deployable(task.setup(model, context))
+    deployable.load_state_dict(state["deployable_state"])
+    deployable.eval()
+    return log_model(
+        run,
+        deployable,
+        task.example_input(state["input_shape"]),
+        register_as=config.tracking.register_model,
+        metadata={
+            "model_name": config.model.name,
+            "classes": state["classes"],
+            "epochs": state["epoch"] + 1,
+            "input": "float32 clips [B, C, T, H, W] (a list per pathway): uint8 pixels normalised as (x - 255 mean) / (255 std)",
+            "mean": list(task.to_input.mean.flatten().div(255).tolist()),
+            "std": list(task.to_input.std.flatten().div(255).tolist()),
+        },
+    )
