@@ -12,6 +12,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "data"))  # tests/data/media.py helpers
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the test (tiny tensors: thread start-up costs more than it saves)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory):
     """A small synthetic motion dataset in Kinetics layout (written once per test session)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from vidray.train.telemetry import METRICS
+from vidray.tracking.telemetry import METRICS
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "dashboards" / "vidray_training.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

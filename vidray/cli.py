@@ -17,6 +17,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except VidrayError as exc:
+        if args.verbose:  # the whole chain of causes, for a bug report
+            logging.getLogger("vidray.cli").error("failed", exc_info=exc)
         print(f"vidray: error: {exc}", file=sys.stderr)
         return 2
 
@@ -83,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'x3d*'")
     models.set_defaults(handler=_models)
 
-    listing = commands.add_parser("list", help="list registered components (decoders, clip_samplers, datasets, transforms, losses, models)")
+    listing = commands.add_parser(
+        "list", help="list registered components (decoders, clip samplers, datasets, transforms, losses, models, "
+        "model builders, tasks, optimizers, schedulers)")
     listing.add_argument("registry", nargs="?", help="which registry (default: all)")
     listing.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'uniform*'")
     listing.set_defaults(handler=_list)
@@ -233,9 +237,14 @@ def _list(args: argparse.Namespace) -> int:
     from vidray.data import CLIP_SAMPLERS, DATASETS, DECODERS
     from vidray.losses import LOSSES
     from vidray.models import MODELS
+    from vidray.models.factory import MODEL_BUILDERS
+    from vidray.train.optim import OPTIMIZERS
+    from vidray.train.schedulers import SCHEDULERS
+    from vidray.train.tasks import TASKS
     from vidray.transforms import TRANSFORMS
 
-    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS, TRANSFORMS, LOSSES, MODELS)}
+    registries = {r.name: r for r in (DECODERS, CLIP_SAMPLERS, DATASETS, TRANSFORMS, LOSSES, MODELS, MODEL_BUILDERS,
+                                      TASKS, OPTIMIZERS, SCHEDULERS)}
     if args.registry and args.registry not in registries:
         raise VidrayError(f"unknown registry {args.registry!r}; choose from {', '.join(registries)}")
     for name in [args.registry] if args.registry else registries:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Iterator
 
 import pytest
 import torch
@@ -26,12 +25,7 @@ from vidray.train.metrics import (
 DARK_BLUE = (8, 48, 107)  # the heatmap colour of a row's whole mass
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def logits_of(probs: list[list[float]]) -> torch.Tensor:
@@ -209,6 +203,14 @@ def test_views_of_one_video_with_different_labels_are_an_error() -> None:
     aggregator.add(torch.tensor([1, 1]), torch.zeros(2, 3), torch.tensor([0, 2]))
     with pytest.raises(DataError, match=r"different labels \(video indices \[1\]\)"):
         aggregator.result()
+
+
+def test_multi_label_video_target_is_the_union_of_its_views_targets() -> None:
+    table = VideoScoreTable(1, 3, 2, multi_label=True)  # Charades: each clip has its own actions
+    table.add(torch.tensor([0, 0]), torch.tensor([[9.0, -9.0, -9.0], [-9.0, 9.0, -9.0]]),
+              torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    result = table.result()
+    assert result.per_class_ap[:2].tolist() == [1.0, 1.0] and torch.isnan(result.per_class_ap[2])
 
 
 def test_multi_label_takes_each_class_maximum_over_views() -> None:

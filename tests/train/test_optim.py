@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -12,13 +10,7 @@ from vidray.config import ComponentConfig
 from vidray.errors import ConfigError, RegistryError
 from vidray.train.optim import OPTIMIZERS, build_optimizer, check_optimizer_args
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TinyViT(nn.Module):

@@ -13,7 +13,6 @@ Two jobs run once per module and several tests read their record:
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
@@ -28,15 +27,20 @@ import yaml
 from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 10
-SPEC = dict(num_classes=4, train_per_class=48, val_per_class=12, height=48, width=48, fps=15.0, duration=2.0, seed=3)
+pytestmark = pytest.mark.timeout(900)  # the module's two training jobs run in its fixtures
+# ~3000 clips from 1024 videos: each video is seen 3 times, too few to memorise it (its bar's colour
+# and angle) instead of learning the motion; with a few hundred videos the model memorises them.
+EPOCHS = 3
+EVAL_EVERY = 1
+# Two classes (a bar moving right or left): learnable in minutes on 2 CPU cores; chance is 0.5.
+SPEC = dict(num_classes=2, train_per_class=512, val_per_class=32, height=48, width=48, fps=15.0, duration=2.0, seed=3)
 
 
 def experiment(root: Path, name: str, temporal: bool) -> dict:
     crop = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
         {"name": "ShortSideScale", "args": {"size": 32}}, {"name": "CenterCrop", "args": {"size": 32}}]}}]
     synthetic = {"root": str(root / "data"), **SPEC}
-    model_args = {"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0, "depth_factor": 1.0, "dropout_rate": 0.0}
+    model_args = {"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0, "depth_factor": 1.0, "dropout_rate": 0.5}
     if not temporal:
         model_args.update(stem_conv_kernel_size=[1, 3, 3], stage_conv_kernel_size=[[1, 3, 3]] * 4)
     data = {"frames_per_clip": 8, "decode_audio": False, "transform": crop, "synthetic": synthetic}
@@ -48,10 +52,11 @@ def experiment(root: Path, name: str, temporal: bool) -> dict:
                     "clip_sampler": {"name": "constant_clips_per_video", "args": {"clip_duration": 1.6, "clips_per_video": 2}}},
         },
         "model": {"name": "create_x3d", "args": model_args},
-        "optimizer": {"name": "adamw", "args": {"lr": 0.005, "weight_decay": 0.05}},
-        "scheduler": {"name": "cosine", "args": {"warmup_epochs": 1}},
+        "optimizer": {"name": "adamw", "args": {"lr": 0.002, "weight_decay": 0.05}},
+        "scheduler": {"name": "cosine", "args": {"warmup_epochs": 0.5, "min_lr_factor": 0.1}},
         "epochs": EPOCHS,
-        "batch_size": 8,
+        "eval_every_n_epochs": EVAL_EVERY,
+        "batch_size": 4,  # per worker: 128 optimizer steps per epoch
         "scaling": {"num_workers": 2},
         "ingest": {"decode_workers": 1, "object_store_memory_mb": 256},
         "checkpoint": {"storage_path": str(root / "runs"), "max_failures": 2},
@@ -66,19 +71,30 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-def kill_a_training_worker_after_first_checkpoint(storage: Path, timeout_s: float = 600) -> int:
-    """SIGKILLs one Ray Train worker process once a checkpoint exists; returns its pid."""
+def kill_a_training_worker_after_first_checkpoint(workspace: Path, training: threading.Thread) -> int | None:
+    """SIGKILLs one Ray Train worker process once the first checkpoint is committed (its
+    epoch is in MLflow: rank 0 logs an epoch only after Ray Train has persisted and
+    registered its checkpoint); returns the pid, or ``None`` if training ended first
+    (the fixture then reports how)."""
     from ray.util.state import list_actors
 
-    deadline = time.monotonic() + timeout_s
-    while not glob.glob(str(storage / "*" / "checkpoint_epoch_0001")):
-        if time.monotonic() > deadline:
-            raise TimeoutError("no checkpoint appeared")
+    while not first_epoch_logged(workspace, "temporal"):
+        if not training.is_alive():
+            return None
         time.sleep(0.5)
     workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
     pid = workers[-1].pid
     os.kill(pid, signal.SIGKILL)
     return pid
+
+
+def first_epoch_logged(workspace: Path, experiment: str) -> bool:
+    if not (workspace / "mlflow.db").exists():
+        return False
+    mlflow = client(workspace)
+    found = mlflow.get_experiment_by_name(experiment)
+    runs = mlflow.search_runs([found.experiment_id]) if found else []
+    return bool(runs) and any(m.step >= 1 for m in mlflow.get_metric_history(runs[0].info.run_id, "epoch"))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +113,7 @@ def temporal_run(ray_cluster, workspace):
 
     thread = threading.Thread(target=train)
     thread.start()
-    killed = kill_a_training_worker_after_first_checkpoint(workspace / "runs")
+    killed = kill_a_training_worker_after_first_checkpoint(workspace, thread)
     thread.join(timeout=900)
     if "error" in outcome:
         raise outcome["error"]
@@ -124,7 +140,7 @@ def client(workspace: Path):
 
 def test_temporal_model_learns_far_above_chance(temporal_run):
     result, _ = temporal_run
-    assert result.metrics["val/top1"] >= 0.6, result.metrics  # chance is 0.25
+    assert result.metrics["val/top1"] >= 0.75, result.metrics  # chance is 0.5
 
 
 def test_killed_worker_run_resumes_from_its_checkpoint_and_finishes_every_epoch(temporal_run, workspace):
@@ -140,9 +156,11 @@ def test_killed_worker_run_resumes_from_its_checkpoint_and_finishes_every_epoch(
 def test_every_metric_is_logged_exactly_once_across_the_restart(temporal_run, workspace):
     result, _ = temporal_run
     mlflow = client(workspace)
-    for key in ("epoch", "epoch/train_loss", "val/top1", "epoch/decode_errors"):
+    for key in ("epoch", "epoch/train_loss", "epoch/decode_errors"):
         steps = [m.step for m in mlflow.get_metric_history(result.run_id, key)]
         assert sorted(steps) == list(range(1, EPOCHS + 1)), key
+    steps = [m.step for m in mlflow.get_metric_history(result.run_id, "val/top1")]
+    assert sorted(steps) == list(range(EVAL_EVERY, EPOCHS + 1, EVAL_EVERY))
     steps = [m.step for m in mlflow.get_metric_history(result.run_id, "train/loss")]
     assert sorted(steps) == list(range(1, result.metrics["global_step"] + 1))
 
@@ -156,7 +174,7 @@ def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, wor
     artifacts = [a.path for a in client(workspace).list_artifacts(result.run_id, "evaluation")]
     assert "evaluation/confusion_matrix.png" in artifacts
     model = load_logged_model(result.model_uri, tracking_uri=result.tracking_uri)
-    assert model(torch.zeros(3, 3, 8, 32, 32)).shape == (3, 4)
+    assert model(torch.zeros(3, 3, 8, 32, 32)).shape == (3, 2)
 
 
 def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
@@ -176,4 +194,4 @@ def test_single_frame_model_stays_near_chance(submitted_run):
     job, workspace = submitted_run
     mlflow = client(workspace)
     (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("single-frame").experiment_id])
-    assert run.data.metrics["val/top1"] <= 0.45  # chance is 0.25
+    assert run.data.metrics["val/top1"] <= 0.65  # chance is 0.5

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Iterator
 
 import pytest
 import torch
@@ -13,13 +12,7 @@ from vidray.config import ComponentConfig
 from vidray.errors import ConfigError, RegistryError
 from vidray.train.schedulers import SCHEDULERS, build_scheduler, check_scheduler_args
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def optimizer(lr: float = 1.0) -> torch.optim.Optimizer:

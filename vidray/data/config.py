@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from vidray import io as vio
 from vidray.config import ComponentConfig, Config
 from vidray.data import (
     CLIP_SAMPLERS,
@@ -106,9 +108,9 @@ def build_dataset(config: DataConfig, seed: int | None = None, video_sampler: An
     ``video_sampler`` overrides the dataset's default video order (e.g.
     ``SequentialSampler`` for evaluation).
     """
-    data_path, prefix = config.data_path, config.video_path_prefix
+    data_path, prefix = _absolute(config.data_path), _absolute(config.video_path_prefix)
     if config.synthetic is not None and data_path is None:
-        synthetic = write_synthetic_dataset(config.synthetic.root, config.synthetic.spec())
+        synthetic = write_synthetic_dataset(_absolute(config.synthetic.root), config.synthetic.spec())
         data_path, prefix = synthetic.csv[config.split], synthetic.video_dir[config.split]
     return DATASETS.build(
         config.dataset,
@@ -124,3 +126,10 @@ def build_dataset(config: DataConfig, seed: int | None = None, video_sampler: An
         **({} if video_sampler is None else {"video_sampler": video_sampler}),
         **config.dataset_args,
     )
+
+
+def _absolute(path: str | None) -> str | None:
+    """Local paths made absolute: the dataset may be read by processes with another working directory (Ray)."""
+    if not path or vio.is_s3(path):
+        return path
+    return os.path.abspath(path)

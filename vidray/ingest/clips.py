@@ -1,22 +1,31 @@
 """A data-layer dataset as a Ray Dataset of decoded clips, sharded across the cluster.
 
 The pipeline is one streaming stage: the clip numbers ``0 .. clips_per_epoch - 1``
-feeds clip numbers to a pool of decode actors (one CPU each, on any node),
-which look the number up in the epoch's clip order
+feed a pool of decode tasks (one CPU each, on any node), which look each
+number up in the epoch's clip order
 (:meth:`~vidray.data.LabeledVideoDataset.clip_order`) and decode it with the
 dataset's own sampler, decoder and transforms. Everything the data layer
 guarantees carries over: a clip is a pure function of ``(seed, epoch, video,
-slot)``, so it does not matter which actor decodes it, and a restarted epoch
+slot)``, so it does not matter which task decodes it, and a restarted epoch
 decodes the same clips.
 
+Tasks rather than actors: Ray Data starts a new actor pool for every
+execution, i.e. every epoch, and a decode actor pays for importing torch and
+the decoders each time; Ray keeps task worker processes alive between tasks,
+so each process loads the dataset (from the object store) once and keeps it,
+with its clip order and open file, in :data:`_DECODERS`.
+
 Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
-to its device. Videos that cannot be read are skipped in the actor, logged,
+to its device. Videos that cannot be read are skipped in the task, logged,
 and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections import OrderedDict
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -25,14 +34,15 @@ import torch
 
 from vidray.data import LabeledVideoDataset
 from vidray.errors import DataError
+from vidray.tracking.telemetry import IngestTelemetry
 
 logger = logging.getLogger(__name__)
 
 CLIP_COLUMNS = ("video", "label", "video_index", "clip_index", "aug_index")
 
 
-class DecodeClips:
-    """The decode actor of :func:`clip_dataset` (a ``map_batches`` callable class)."""
+class ClipDecoder:
+    """Decodes batches of clip numbers of one pipeline; one per pipeline per worker process."""
 
     def __init__(
         self,
@@ -42,11 +52,13 @@ class DecodeClips:
         epoch: int | None = None,
         columns: Sequence[str] = CLIP_COLUMNS,
         torch_threads: int = 1,
+        run_name: str = "",
     ) -> None:
-        torch.set_num_threads(torch_threads)  # one decode actor per CPU: no oversubscription
+        torch.set_num_threads(torch_threads)  # one decode task per CPU: no oversubscription
         self._dataset, self._name, self._state = dataset, name, state
         self._fixed_epoch, self._columns = epoch, tuple(columns)
         self._order: tuple[int, list[tuple[int, int]]] | None = None
+        self._telemetry = IngestTelemetry(name, run_name)
         dataset.skip_listener = self._record_skip
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
@@ -55,9 +67,12 @@ class DecodeClips:
         rows = []
         for clip_number in batch["id"]:
             video_index, slot = order[int(clip_number)]
+            start = time.perf_counter()
             sample = self._dataset.load_clip(video_index, slot, epoch)
             if sample is not None:
+                self._telemetry.decode_seconds(time.perf_counter() - start)
                 rows.append(self._row(sample))
+        self._telemetry.clips(len(rows))
         if rows:  # a batch whose videos all failed yields nothing
             yield {column: _stack(column, [row[column] for row in rows]) for column in rows[0]}
 
@@ -84,6 +99,7 @@ class DecodeClips:
         return row
 
     def _record_skip(self, path: str, exc: Exception) -> None:
+        self._telemetry.skipped(1)
         if self._state is not None:
             self._state.record_skip.remote(self._name, path, str(exc))
 
@@ -98,11 +114,26 @@ def _stack(column: str, values: list[np.ndarray]) -> np.ndarray:
     return np.stack(values)
 
 
-def _actor_pool(decode_workers: int | tuple[int, int]) -> "ray.data.ActorPoolStrategy":
-    if isinstance(decode_workers, int):
-        return ray.data.ActorPoolStrategy(size=decode_workers)
-    low, high = decode_workers
-    return ray.data.ActorPoolStrategy(min_size=low, max_size=high)
+_DECODERS: OrderedDict[str, ClipDecoder] = OrderedDict()  # this process's decoders, by pipeline key
+MAX_DECODERS = 4  # pipelines a worker process keeps ready (train and val of a job or two)
+
+
+def decode_clips(
+    batch: dict[str, np.ndarray], *, key: str, dataset: list[Any], **options: Any
+) -> Iterator[dict[str, np.ndarray]]:
+    """The ``map_batches`` function: this process's decoder for pipeline ``key`` decodes ``batch``.
+
+    ``dataset`` holds the dataset's object reference (in a list, so Ray passes
+    the reference rather than the object to every task); it is fetched once
+    per process.
+    """
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        decoder = _DECODERS[key] = ClipDecoder(ray.get(dataset[0]), **options)
+        while len(_DECODERS) > MAX_DECODERS:
+            _DECODERS.popitem(last=False)
+    _DECODERS.move_to_end(key)
+    yield from decoder(batch)
 
 
 def clip_dataset(
@@ -111,10 +142,12 @@ def clip_dataset(
     name: str,
     state: Any = None,
     epoch: int | None = None,
-    decode_workers: int | tuple[int, int] = 2,
+    decode_workers: int | None = 2,
     clips_per_task: int = 4,
     num_cpus: float = 1.0,
+    resources: dict[str, float] | None = None,
     columns: Sequence[str] = CLIP_COLUMNS,
+    run_name: str = "",
 ) -> "ray.data.Dataset":
     """The clips of ``dataset`` as a lazily executed, streaming Ray Dataset.
 
@@ -125,10 +158,13 @@ def clip_dataset(
             execution decodes the epoch the state holds for ``name`` (the training
             engine advances it), and skipped videos are counted there.
         epoch: decode this fixed epoch every time (evaluation: the same clips each pass).
-        decode_workers: decode actors (a number, or ``(min, max)`` to autoscale).
+        decode_workers: decode tasks at a time (``None``: as many as the cluster's free CPUs allow).
         clips_per_task: clips per decode call (also the block size of the output).
-        num_cpus: CPUs reserved per decode actor.
+        num_cpus: CPUs reserved per decode task.
+        resources: custom resources per decode task, e.g. ``{"decode": 1}`` to keep
+            decoding on the nodes that offer it.
         columns: sample entries kept as columns.
+        run_name: tags the live ingest metrics (see :mod:`vidray.tracking.telemetry`).
     """
     num_clips = len(dataset)
     if num_clips == 0:
@@ -136,13 +172,15 @@ def clip_dataset(
     # Built in the driver (no read tasks), so no CPU is held back from the decode actors.
     numbers = [{"id": i} for i in range(num_clips)]
     source = ray.data.from_items(numbers, override_num_blocks=max(1, -(-num_clips // clips_per_task)))
+    options = {"name": name, "state": state, "epoch": epoch, "columns": tuple(columns), "run_name": run_name}
     clips = source.map_batches(
-        DecodeClips,
-        fn_constructor_kwargs={"dataset": dataset, "name": name, "state": state, "epoch": epoch, "columns": columns},
+        decode_clips,
+        fn_kwargs={"key": uuid.uuid4().hex, "dataset": [ray.put(dataset)], **options},
         batch_size=clips_per_task,
         batch_format="numpy",
-        compute=_actor_pool(decode_workers),
+        compute=ray.data.TaskPoolStrategy(size=decode_workers),
         num_cpus=num_cpus,
+        resources=resources or None,
     )
     clips.set_name(name)
     return clips

@@ -17,13 +17,14 @@ model folder, and :func:`load_logged_model` gives back a module taking the list.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import logging
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from vidray.errors import TrackingError
 from vidray.tracking.runs import RunHandle
@@ -114,22 +115,23 @@ def log_model(
         with tempfile.TemporaryDirectory(prefix="vidray-model-") as tmp:
             local = os.path.join(tmp, "model")
             try:
-                mlflow.pytorch.save_model(
-                    exportable,
-                    local,
-                    serialization_format="pt2",
-                    signature=signature,
-                    # MLflow stores a numpy example (JSON); tensors are only used for the export.
-                    input_example=tuple(examples) if pathways else examples[0].numpy(),
-                    pip_requirements=[f"torch=={_public_version(torch.__version__)}"],
-                    metadata=model_metadata,
-                    mlflow_model=Model(
-                        artifact_path=logged.artifact_location,
-                        run_id=run.run_id,
-                        model_uuid=logged.model_id,
-                        model_id=logged.model_id,
-                    ),
-                )
+                with _working_directory(tmp):
+                    mlflow.pytorch.save_model(
+                        exportable,
+                        local,
+                        serialization_format="pt2",
+                        signature=signature,
+                        # MLflow stores a numpy example (JSON); tensors are only used for the export.
+                        input_example=tuple(examples) if pathways else examples[0].numpy(),
+                        pip_requirements=[f"torch=={_public_version(torch.__version__)}"],
+                        metadata=model_metadata,
+                        mlflow_model=Model(
+                            artifact_path=logged.artifact_location,
+                            run_id=run.run_id,
+                            model_uuid=logged.model_id,
+                            model_id=logged.model_id,
+                        ),
+                    )
             except Exception as exc:  # torch.export rejects e.g. data-dependent control flow
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise TrackingError(
@@ -216,6 +218,23 @@ def load_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> tor
 
         return PathwaysAsList(program)
     return program
+
+
+@contextlib.contextmanager
+def _working_directory(folder: str) -> Iterator[None]:
+    """Runs in ``folder``: MLflow parses requirements relative to the working directory,
+    which a Ray job may no longer have (its runtime-env copy can be cleaned up once
+    the training workers exit)."""
+    try:
+        previous: str | None = os.getcwd()
+    except FileNotFoundError:
+        previous = None
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        if previous is not None and os.path.isdir(previous):
+            os.chdir(previous)
 
 
 def _artifact_location(client: Any, model_uri: str) -> str:

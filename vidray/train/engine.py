@@ -33,7 +33,8 @@ from torch import nn
 from vidray.models import create_model
 from vidray.models.factory import spec_of
 from vidray.tracking import RunHandle
-from vidray.train.config import ExperimentConfig
+from vidray.tracking.telemetry import TrainTelemetry
+from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.optim import build_optimizer
 from vidray.train.schedulers import build_scheduler
 from vidray.train.tasks import TASKS, Task, TaskContext
@@ -59,6 +60,7 @@ class Worker:
         context = ray.train.get_context()
         self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
+        self.telemetry = TrainTelemetry(self.config.name, self.rank)
         torch.manual_seed(self.config.seed * 1000 + self.rank)
         if self.device.type == "cpu":
             torch.set_num_threads(max(1, int(self.config.scaling.cpus_per_worker)))
@@ -67,7 +69,7 @@ class Worker:
     def build(self) -> None:
         config = self.config
         num_classes = self.plan["num_classes"]
-        model = create_model(config.model.name, num_classes=num_classes, **config.model.args)
+        model = create_model(config.model.name, num_classes=num_classes, **model_args(config))
         spec = spec_of(config.model.name)
         self.task: Task = TASKS.build(config.task.name, **config.task.args)
         context = TaskContext(num_classes, self.plan["classes"], spec, self.device, self.rank, self.world_size)
@@ -158,6 +160,7 @@ class Worker:
             self.scheduler.step()
             self.global_step += 1
             now = time.perf_counter()
+            self.telemetry.step(step_loss / step_clips, lr, step_clips * self.world_size / (now - step_start), now - step_start)
             step_metrics += [
                 ("train/loss", step_loss / step_clips, self.global_step),
                 ("train/lr", lr, self.global_step),
@@ -167,6 +170,7 @@ class Worker:
             step_loss, step_clips, step_start = 0.0, 0, now
         seconds = time.perf_counter() - epoch_start
         totals = self._sum([loss_sum, float(clip_count)])
+        self.telemetry.epoch(epoch + 1, totals[0] / max(totals[1], 1.0), totals[1] / seconds)
         step = epoch + 1
         epoch_metrics = [
             ("epoch/train_loss", totals[0] / max(totals[1], 1.0), step),
@@ -191,6 +195,7 @@ class Worker:
         output = evaluator.finish()  # all workers' views combined
         if self.rank != 0:
             return []
+        self.telemetry.evaluation(output.metrics.get("top1"), output.metrics.get("mAP"))
         step = epoch + 1
         if self.run_handle is not None:
             final = step == self.config.epochs

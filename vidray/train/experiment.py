@@ -15,14 +15,19 @@ from vidray.train.trainer import FitResult
 def load_experiment(path: str | None, overrides: Sequence[str] = ()) -> tuple[ExperimentConfig, str]:
     """The config at ``path`` (embedded defaults without one) with ``KEY=VALUE`` overrides applied.
 
-    Returns the validated config and the text logged with the run: the file
-    as written plus the overrides, so the MLflow record shows what was asked.
+    An override inside a section the file does not set edits that section's
+    default. Returns the validated config and the text logged with the run: the
+    file as written plus the overrides, so the MLflow record shows what was asked.
     """
     from pydantic import ValidationError
 
     data = read_config_file(path) if path else {}
+    defaults = ExperimentConfig().model_dump(mode="json") if overrides else {}
     for item in overrides:
         key, value = _parse_override(item)
+        section = key.split(".", 1)[0]
+        if "." in key and section not in data and isinstance(defaults.get(section), dict):
+            data[section] = defaults[section]  # --set optimizer.args.lr=... edits the default optimizer
         _set_dotted(data, key, value)
     try:
         config = ExperimentConfig.model_validate(data)

@@ -16,6 +16,8 @@ import torch
 from vidray.errors import ConfigError, LayoutError
 from vidray.models.registry import InputSpec
 
+VIDEO_PATHWAYS = ("video", "slow", "fast")
+
 
 class ClipToModelInput:
     """Converts a uint8 clip batch into what the model's forward takes."""
@@ -33,7 +35,7 @@ class ClipToModelInput:
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(shape) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32, device=device).view(shape) * 255.0
         pathways = input_spec.pathways if input_spec is not None else ()
-        if any(p.name != "video" for p in pathways):
+        if any(p.name not in VIDEO_PATHWAYS for p in pathways):
             raise ConfigError(
                 f"the model takes a {[p.name for p in pathways]} input; the training engine feeds video pathways only"
             )

@@ -242,7 +242,10 @@ class VideoScoreTable:
     def result(self, class_names: Sequence[str] | None = None) -> EvaluationResult:
         """The video-level metrics over the videos seen, and the completeness counts.
 
-        Raises :class:`DataError` when views of one video carried different labels.
+        Single-label: raises :class:`DataError` when views of one video carried
+        different labels. Multi-label: a video's target is the union of its
+        views' targets (Charades' per-clip targets differ between views; the
+        video holds every action any view holds, as in PySlowFast).
         """
         if not self._reduced and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             raise RuntimeError("VideoScoreTable.result before all_reduce: this rank holds only its own views")
@@ -251,7 +254,7 @@ class VideoScoreTable:
         seen = self.views > 0
         missing, duplicate = self._completeness()
         conflicts = seen & (self.label_min != self.label_max).reshape(self.num_videos, -1).any(1)
-        if conflicts.any():
+        if conflicts.any() and not self.multi_label:
             videos = conflicts.nonzero().flatten()
             raise DataError(
                 f"views of {len(videos)} video(s) carry different labels (video indices {videos[:10].tolist()}); "
@@ -260,7 +263,7 @@ class VideoScoreTable:
         scores = self.scores[seen]
         if not self.multi_label:
             scores = scores / self.views[seen, None]
-        labels = self.label_min[seen]
+        labels = (self.label_max if self.multi_label else self.label_min)[seen]
         evaluated, clips = int(seen.sum()), int(self.views.sum())
         common = dict(
             num_videos=self.num_videos,

@@ -40,7 +40,7 @@ from vidray.tracking import (
     start_run,
 )
 from vidray.tracking.store import resolve_tracking_uri
-from vidray.train.config import ExperimentConfig
+from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.engine import STATE_FILE, train_loop_per_worker
 from vidray.train.tasks import TASKS, TaskContext
 
@@ -192,7 +192,7 @@ def _check_resumable(config: ExperimentConfig, plan: dict[str, Any], state: dict
     """A checkpoint of another model or class count is refused before any work, naming the mismatch."""
     if state["model_name"] != config.model.name:
         raise CheckpointError(f"{resume}: checkpoint of model {state['model_name']!r}, but the config trains {config.model.name!r}")
-    model = create_model(config.model.name, num_classes=plan["num_classes"], **config.model.args)
+    model = create_model(config.model.name, num_classes=plan["num_classes"], **model_args(config))
     check_state_dict(model, state["deployable_state"], source=resume)
     if state["epoch"] + 1 >= config.epochs:
         raise ConfigError(f"epochs: {config.epochs}, but {resume} already finished epoch {state['epoch'] + 1}; raise epochs to train more")
@@ -235,11 +235,13 @@ def _train(
     ingest = config.ingest
     datasets = {
         "train": clip_dataset(train, name="train", state=state, decode_workers=ingest.decode_workers,
-                              clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus),
+                              clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus,
+                              resources=ingest.decode_resources, run_name=config.name),
     }
     if val is not None:
         datasets["val"] = clip_dataset(val, name="val", state=state, epoch=0, decode_workers=ingest.decode_workers,
-                                       clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus)
+                                       clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus,
+                                       resources=ingest.decode_resources, run_name=config.name)
     scaling = config.scaling
     ray_run_name = f"{config.name}-{run.run_id[:8]}" + ("-resumed" if resume else "")
     trainer = TorchTrainer(
@@ -273,18 +275,16 @@ def _train(
 
 
 def _cpus_needed(config: ExperimentConfig) -> float:
-    """Logical CPUs the job holds at once: its trainers and both datasets' decode actors."""
-    workers = config.ingest.decode_workers
-    actors = workers if isinstance(workers, int) else workers[0]
-    datasets = 2 if config.data.val is not None else 1
+    """Logical CPUs the job holds at once: its trainers and one pipeline's decode tasks
+    (training and evaluation data are decoded one after the other)."""
     trainers = 0 if config.scaling.use_gpu else config.scaling.num_workers * config.scaling.cpus_per_worker
-    return trainers + datasets * actors * config.ingest.decode_cpus
+    return trainers + (config.ingest.decode_workers or 1) * config.ingest.decode_cpus
 
 
 def _connect(config: ExperimentConfig) -> None:
     """Joins ``RAY_ADDRESS`` (or an already connected cluster), else starts a local Ray.
 
-    A local Ray gets enough logical CPUs for the trainers and the decode actors
+    A local Ray gets enough logical CPUs for the trainers and the decode tasks
     together: they overlap in time (decoding feeds training), so on a small
     machine they share its cores rather than wait for each other. A cluster
     with fewer CPUs than the job holds at once would wait forever, so that is
@@ -300,7 +300,7 @@ def _connect(config: ExperimentConfig) -> None:
     if available < needed:
         raise ConfigError(
             f"scaling/ingest: the job holds {needed:g} CPUs at once ({config.scaling.num_workers} trainers x "
-            f"{config.scaling.cpus_per_worker:g} + decode actors), but the Ray cluster has {available:g}; "
+            f"{config.scaling.cpus_per_worker:g} + decode tasks), but the Ray cluster has {available:g}; "
             "lower scaling.num_workers or ingest.decode_workers, or add nodes"
         )
 
@@ -323,7 +323,7 @@ def _log_final_model(config: ExperimentConfig, run: RunHandle, checkpoint: ray.t
     """Rebuilds the task's deployable model from the final checkpoint and logs it (pickle-free)."""
     with checkpoint.as_directory() as folder:
         state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
-    model = create_model(config.model.name, num_classes=state["num_classes"], **config.model.args)
+    model = create_model(config.model.name, num_classes=state["num_classes"], **model_args(config))
     task = TASKS.build(config.task.name, **config.task.args)
     context = TaskContext(state["num_classes"], state["classes"] or None, spec_of(config.model.name), torch.device("cpu"))
     deployable = task.deployable(task.setup(model, context))

@@ -21,9 +21,9 @@ metric (as exported)                         kind       tags          recorded b
 ``ray_vidray_train_epoch_clips_per_second``  gauge      run           rank 0, clips per second over the epoch
 ``ray_vidray_val_top1``                      gauge      run           rank 0, after each evaluation
 ``ray_vidray_val_map``                       gauge      run           rank 0, after each evaluation
-``ray_vidray_ingest_clips_total``            counter    run, dataset  decode actors, clips decoded
-``ray_vidray_ingest_skipped_total``          counter    run, dataset  decode actors, videos skipped as unreadable
-``ray_vidray_ingest_decode_seconds``         histogram  run, dataset  decode actors, seconds to decode one clip
+``ray_vidray_ingest_clips_total``            counter    run, dataset  decode tasks, clips decoded
+``ray_vidray_ingest_skipped_total``          counter    run, dataset  decode tasks, videos skipped as unreadable
+``ray_vidray_ingest_decode_seconds``         histogram  run, dataset  decode tasks, seconds to decode one clip
 ===========================================  =========  ============  ===============================================
 
 Tags stay few (runs x datasets, runs x ranks) so that Prometheus series stay
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import ray
 from ray.util import metrics as ray_metrics
@@ -52,7 +52,7 @@ class MetricSpec:
     """One metric as registered with :mod:`ray.util.metrics`."""
 
     name: str
-    kind: str  # "gauge", "counter" or "histogram"
+    kind: Literal["gauge", "counter", "histogram"]
     description: str
     tag_keys: tuple[str, ...]
     boundaries: tuple[float, ...] = ()  # histogram bucket upper bounds
@@ -92,7 +92,7 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("vidray_val_top1", "gauge", "Top-1 accuracy of the last evaluation (0-1)", ("run",)),
     MetricSpec("vidray_val_map", "gauge", "Mean average precision of the last evaluation (0-1)", ("run",)),
-    MetricSpec("vidray_ingest_clips", "counter", "Clips decoded by the decode actors", ("run", "dataset")),
+    MetricSpec("vidray_ingest_clips", "counter", "Clips decoded by the decode tasks", ("run", "dataset")),
     MetricSpec("vidray_ingest_skipped", "counter", "Videos skipped as unreadable", ("run", "dataset")),
     MetricSpec(
         "vidray_ingest_decode_seconds",
@@ -186,7 +186,7 @@ class TrainTelemetry(_Telemetry):
 
 
 class IngestTelemetry(_Telemetry):
-    """Live metrics of one decode actor (clips decoded, videos skipped, decode time).
+    """Live metrics of one decode task (clips decoded, videos skipped, decode time).
 
     Pickles by its arguments, as :class:`TrainTelemetry`.
     """

@@ -11,18 +11,18 @@ import uuid
 
 import pytest
 
-from vidray.train.telemetry import METRICS, IngestTelemetry, TrainTelemetry
+from vidray.tracking.telemetry import METRICS, IngestTelemetry, TrainTelemetry
 
 _SAMPLE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\{(?P<labels>.*)\}\s+(?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-EXPORT_SECONDS = 40  # Ray's agents export every 10 s; a loaded machine can take a few rounds
+EXPORT_SECONDS = 60  # Ray's agents export every 10 s; a loaded machine can take a few rounds
 
 
 def test_outside_ray_records_nothing_and_raises_nothing():
     # A fresh interpreter: this test session may already be connected to a cluster.
     script = """
 import pickle
-from vidray.train.telemetry import IngestTelemetry, TrainTelemetry
+from vidray.tracking.telemetry import IngestTelemetry, TrainTelemetry
 train, ingest = TrainTelemetry("plain", rank=0), IngestTelemetry("train", run_name="plain")
 train.step(loss=1.0, lr=0.1, clips_per_s=5.0, step_seconds=0.2)
 train.epoch(1, train_loss=1.0, clips_per_s=5.0)
@@ -72,7 +72,8 @@ def exported(ray_cluster):
         telemetry.decode_seconds(0.02)
         return telemetry.enabled
 
-    enabled = ray.get([train_worker.remote(0), train_worker.remote(1), decode_actor.remote(IngestTelemetry("val", run))])
+    ingest = IngestTelemetry("val", run)
+    enabled = ray.get([train_worker.remote(0), train_worker.remote(1), decode_actor.remote(ingest)])
     ports = [(node["NodeManagerAddress"], node["MetricsExportPort"]) for node in ray.nodes() if node["Alive"]]
     expected = {series for spec in METRICS for series in spec.exported_series}
     deadline = time.monotonic() + EXPORT_SECONDS
