@@ -28,10 +28,10 @@ from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(900)  # the module's two training jobs run in its fixtures
-# ~3000 clips from 1024 videos: each video is seen 3 times, too few to memorise it (its bar's colour
+# ~4000 clips from 1024 videos: each video is seen 4 times, too few to memorise it (its bar's colour
 # and angle) instead of learning the motion; with a few hundred videos the model memorises them.
-EPOCHS = 3
-EVAL_EVERY = 1
+EPOCHS = 4
+EVAL_EVERY = 2
 # Two classes (a bar moving right or left): learnable in minutes on 2 CPU cores; chance is 0.5.
 SPEC = dict(num_classes=2, train_per_class=512, val_per_class=32, height=48, width=48, fps=15.0, duration=2.0, seed=3)
 
@@ -52,11 +52,11 @@ def experiment(root: Path, name: str, temporal: bool) -> dict:
                     "clip_sampler": {"name": "constant_clips_per_video", "args": {"clip_duration": 1.6, "clips_per_video": 2}}},
         },
         "model": {"name": "create_x3d", "args": model_args},
-        "optimizer": {"name": "adamw", "args": {"lr": 0.002, "weight_decay": 0.05}},
-        "scheduler": {"name": "cosine", "args": {"warmup_epochs": 0.5, "min_lr_factor": 0.1}},
+        "optimizer": {"name": "adamw", "args": {"lr": 0.003, "weight_decay": 0.05}},
+        "scheduler": {"name": "constant", "args": {"warmup_epochs": 0.25}},
         "epochs": EPOCHS,
         "eval_every_n_epochs": EVAL_EVERY,
-        "batch_size": 4,  # per worker: 128 optimizer steps per epoch
+        "batch_size": 8,  # per worker: 64 optimizer steps of 16 clips per epoch
         "scaling": {"num_workers": 2},
         "ingest": {"decode_workers": 1, "object_store_memory_mb": 256},
         "checkpoint": {"storage_path": str(root / "runs"), "max_failures": 2},
@@ -180,7 +180,7 @@ def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, wor
 def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
     job, workspace = submitted_run
     assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-    assert "SUCCEEDED" in job.stdout + job.stderr
+    assert "succeeded" in (job.stdout + job.stderr).lower()
     mlflow = client(workspace)
     experiment = mlflow.get_experiment_by_name("single-frame")
     (run,) = mlflow.search_runs([experiment.experiment_id])

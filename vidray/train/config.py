@@ -104,10 +104,10 @@ class ExperimentConfig(Config):
         args={"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0, "depth_factor": 1.0, "dropout_rate": 0.5},
     )
     task: ComponentConfig = ComponentConfig(name="classification")
-    optimizer: ComponentConfig = ComponentConfig(name="adamw", args={"lr": 2e-3, "weight_decay": 0.05})
-    scheduler: ComponentConfig = ComponentConfig(name="cosine", args={"warmup_epochs": 0.5, "min_lr_factor": 0.1})
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(4, ge=1)  # per worker; the global batch is batch_size x num_workers x grad_accum_steps
+    optimizer: ComponentConfig = ComponentConfig(name="adamw", args={"lr": 3e-3, "weight_decay": 0.05})
+    scheduler: ComponentConfig = ComponentConfig(name="constant", args={"warmup_epochs": 0.25})
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(8, ge=1)  # per worker; the global batch is batch_size x num_workers x grad_accum_steps
     eval_batch_size: int | None = Field(None, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
     eval_every_n_epochs: int = Field(1, ge=1)

@@ -94,13 +94,11 @@ class Worker:
         )
 
     def restore(self) -> None:
-        """Continues from Ray Train's latest checkpoint (after a failure) or the one the job resumes."""
+        """Continues from the latest committed checkpoint (after a failure) or the one the job resumes."""
         self.start_epoch, self.global_step, self.pending = 0, 0, []
-        checkpoint = ray.train.get_checkpoint()
-        if checkpoint is None:
+        state = self._latest_state()
+        if state is None:
             return
-        with checkpoint.as_directory() as folder:
-            state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
         unwrap(self.module).load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.scheduler.load_state_dict(state["scheduler_state"])
@@ -109,6 +107,19 @@ class Worker:
         if self.rank == 0 and self.run_handle is not None:
             self._log_unflushed(state)
             self.run_handle.set_tags({"vidray.restored_from_epoch": str(state["epoch"] + 1)})
+
+    def _latest_state(self) -> dict[str, Any] | None:
+        """The newest checkpoint that is complete: the one Ray Train registered, or a later one
+        whose epoch already reached MLflow (rank 0 logs an epoch only once its checkpoint is
+        persisted, but Ray registers it asynchronously: a failure in between would otherwise
+        replay, and log again, an epoch the run already recorded)."""
+        checkpoint = ray.train.get_checkpoint()
+        state = _load_state(checkpoint) if checkpoint is not None else None
+        logged = self.run_handle.last_step(EPOCH_METRIC) if self.run_handle is not None else None
+        if logged is not None and logged > (state["epoch"] + 1 if state is not None else 0):
+            path = f"{self.plan['run_path']}/{checkpoint_name(logged - 1)}"
+            state = _load_state(ray.train.Checkpoint(path))
+        return state
 
     def _log_unflushed(self, state: dict[str, Any]) -> None:
         """Logs the checkpoint's metrics if the run that saved it died before logging them."""
@@ -219,7 +230,7 @@ class Worker:
             if self.rank == 0:
                 torch.save(self._state(epoch), os.path.join(folder, STATE_FILE))
                 saved = ray.train.Checkpoint.from_directory(folder)
-            ray.train.report(summary, checkpoint=saved, checkpoint_dir_name=f"checkpoint_epoch_{epoch + 1:04d}")
+            ray.train.report(summary, checkpoint=saved, checkpoint_dir_name=checkpoint_name(epoch))
         if self.rank == 0 and self.run_handle is not None:
             self.run_handle.log_metrics(self.pending)  # persisted with the checkpoint: now safe to log
         self.pending = []
@@ -261,6 +272,16 @@ class Worker:
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(tensor)
         return tensor.tolist()
+
+
+def checkpoint_name(epoch: int) -> str:
+    """The folder of the checkpoint saved after ``epoch`` (0-based), inside the Ray run's folder."""
+    return f"checkpoint_epoch_{epoch + 1:04d}"
+
+
+def _load_state(checkpoint: "ray.train.Checkpoint") -> dict[str, Any]:
+    with checkpoint.as_directory() as folder:
+        return torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

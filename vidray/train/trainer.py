@@ -244,6 +244,8 @@ def _train(
                                        resources=ingest.decode_resources, run_name=config.name)
     scaling = config.scaling
     ray_run_name = f"{config.name}-{run.run_id[:8]}" + ("-resumed" if resume else "")
+    storage = _storage_path(config.checkpoint.storage_path)
+    plan = {**plan, "run_path": f"{storage.rstrip('/')}/{ray_run_name}"}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -256,7 +258,7 @@ def _train(
         ),
         run_config=ray.train.RunConfig(
             name=ray_run_name,
-            storage_path=_storage_path(config.checkpoint.storage_path),
+            storage_path=storage,
             failure_config=ray.train.FailureConfig(max_failures=config.checkpoint.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
         ),
