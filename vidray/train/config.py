@@ -106,7 +106,7 @@ class ExperimentConfig(Config):
     task: ComponentConfig = ComponentConfig(name="classification")
     optimizer: ComponentConfig = ComponentConfig(name="adamw", args={"lr": 3e-3, "weight_decay": 0.05})
     scheduler: ComponentConfig = ComponentConfig(name="constant", args={"warmup_epochs": 0.25})
-    epochs: int = Field(4, ge=1)
+    epochs: int = Field(5, ge=1)
     batch_size: int = Field(8, ge=1)  # per worker; the global batch is batch_size x num_workers x grad_accum_steps
     eval_batch_size: int | None = Field(None, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
