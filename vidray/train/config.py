@@ -134,7 +134,6 @@ class ExperimentConfig(Config):
     @field_validator("task")
     @classmethod
     def _known_task(cls, task: ComponentConfig) -> ComponentConfig:
-        _registered(TASKS, task.name, "task")
         try:
             TASKS.get(task.name).check_args(task.args)
         except (ConfigError, RegistryError) as exc:
@@ -162,11 +161,4 @@ class ExperimentConfig(Config):
 def model_args(config: ExperimentConfig) -> dict[str, Any]:
     """The model's builder arguments; ``num_classes`` is passed on its own (it must match the data)."""
     return {key: value for key, value in config.model.args.items() if key != "num_classes"}
-
-
-def _registered(registry: Any, name: str, what: str) -> Any:
-    try:
-        return registry.get(name)
-    except RegistryError as exc:  # pydantic reports ValueErrors as field errors
-        raise ValueError(str(exc)) from None
 
