@@ -199,6 +199,8 @@ class Worker:
         model = unwrap(self.module)
         model.eval()
         evaluator = self.task.evaluator(self.plan["val_videos"], self.plan["val_views"])
+        if evaluator is None:
+            return []
         start = time.perf_counter()
         for batch in self._batches(shard, self.config.eval_batch_size or self.config.batch_size, drop_last=False):
             with self.autocast:

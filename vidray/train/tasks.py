@@ -11,6 +11,7 @@ self-supervised methods plug in the same way.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -62,7 +63,7 @@ class EvaluationOutput:
     artifacts: dict[str, bytes] = field(default_factory=dict)
 
 
-class Task:
+class Task(abc.ABC):
     """Base of the registered tasks; subclasses take their config ``args`` as keyword arguments.
 
     Args:
@@ -96,25 +97,29 @@ class Task:
         clip = torch.randint(0, 256, (1, *clip_shape), dtype=torch.uint8, device=self.context.device)
         return self.to_input(clip)
 
+    @abc.abstractmethod
     def training_step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
-        raise NotImplementedError(f"{type(self).__name__} must implement training_step")
+        """The loss of one batch (on the device), and the scalars to log with it."""
 
-    def evaluator(self, num_videos: int, expected_views: Sequence[int]) -> "Evaluator":
-        raise NotImplementedError(f"{type(self).__name__} does not evaluate")
+    def evaluator(self, num_videos: int, expected_views: Sequence[int]) -> "Evaluator | None":
+        """A fresh evaluation of the validation data; ``None``: the task does not evaluate."""
+        return None
 
     def deployable(self, module: nn.Module) -> nn.Module:
         """What is saved as the final model (the classifier; an SSL task returns its encoder)."""
         return module
 
 
-class Evaluator:
+class Evaluator(abc.ABC):
     """Accumulates one evaluation on one worker; :meth:`finish` combines all workers."""
 
+    @abc.abstractmethod
     def add(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        raise NotImplementedError
+        """Scores one batch of validation clips."""
 
+    @abc.abstractmethod
     def finish(self) -> EvaluationOutput:
-        raise NotImplementedError
+        """The metrics over every worker's batches (a collective: every worker calls it)."""
 
 
 @TASKS.register("classification")
