@@ -114,11 +114,11 @@ class Worker:
         persisted, but Ray registers it asynchronously: a failure in between would otherwise
         replay, and log again, an epoch the run already recorded)."""
         checkpoint = ray.train.get_checkpoint()
-        state = _load_state(checkpoint) if checkpoint is not None else None
+        state = load_state(checkpoint) if checkpoint is not None else None
         logged = self.run_handle.last_step(EPOCH_METRIC) if self.run_handle is not None else None
         if logged is not None and logged > (state["epoch"] + 1 if state is not None else 0):
             path = f"{self.plan['run_path']}/{checkpoint_name(logged - 1)}"
-            state = _load_state(ray.train.Checkpoint(path))
+            state = load_state(ray.train.Checkpoint(path))
         return state
 
     def _log_unflushed(self, state: dict[str, Any]) -> None:
@@ -281,7 +281,8 @@ def checkpoint_name(epoch: int) -> str:
     return f"checkpoint_epoch_{epoch + 1:04d}"
 
 
-def _load_state(checkpoint: "ray.train.Checkpoint") -> dict[str, Any]:
+def load_state(checkpoint: "ray.train.Checkpoint") -> dict[str, Any]:
+    """The training state a checkpoint of this engine holds (weights-only, no pickled objects)."""
     with checkpoint.as_directory() as folder:
         return torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
 

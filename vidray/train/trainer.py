@@ -41,7 +41,7 @@ from vidray.tracking import (
 )
 from vidray.tracking.store import resolve_tracking_uri
 from vidray.train.config import ExperimentConfig, model_args
-from vidray.train.engine import STATE_FILE, train_loop_per_worker
+from vidray.train.engine import STATE_FILE, load_state, train_loop_per_worker
 from vidray.train.tasks import TASKS, TaskContext
 
 logger = logging.getLogger(__name__)
@@ -323,8 +323,7 @@ def _execution_options(config: ExperimentConfig) -> Any:
 # ---------------------------------------------------------------------- after training
 def _log_final_model(config: ExperimentConfig, run: RunHandle, checkpoint: ray.train.Checkpoint) -> Any:
     """Rebuilds the task's deployable model from the final checkpoint and logs it (pickle-free)."""
-    with checkpoint.as_directory() as folder:
-        state = torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
+    state = load_state(checkpoint)
     model = create_model(config.model.name, num_classes=state["num_classes"], **model_args(config))
     task = TASKS.build(config.task.name, **config.task.args)
     context = TaskContext(state["num_classes"], state["classes"] or None, spec_of(config.model.name), torch.device("cpu"))
