@@ -10,7 +10,7 @@ from torch.utils.data import SequentialSampler
 
 from vidray.data import DATASETS, VideoManifest, make_clip_sampler, read_manifest, write_manifest
 from vidray.errors import DataError
-from vidray.ingest.clips import clip_dataset
+from vidray.ingest.clips import MIN_TASKS_PER_WORKER, clip_dataset, clips_per_task_for
 from vidray.ingest.state import create_ingest_state
 
 CROP = [
@@ -112,3 +112,13 @@ def test_a_dataset_with_no_clips_is_an_error_before_any_work(ray_cluster, tmp_pa
     dataset = build(str(only_corrupt), make_clip_sampler("uniform", 1.0))  # duration-dependent: probes the file
     with pytest.raises(DataError, match="no clips"):
         clip_dataset(dataset, name="train")
+
+
+def test_task_size_follows_decode_time_and_leaves_every_worker_several_tasks(manifest):
+    dataset = build(manifest, make_clip_sampler("uniform", 0.5))
+    clips = len(dataset)
+    assert clips_per_task_for(dataset, decode_workers=1, task_seconds=1e-6) == 1
+    # Far more seconds than the epoch holds: capped so each of 3 workers still gets several tasks.
+    assert clips_per_task_for(dataset, decode_workers=3, task_seconds=1e4) == clips // (MIN_TASKS_PER_WORKER * 3)
+    middle = clips_per_task_for(dataset, decode_workers=1, task_seconds=0.05)
+    assert 1 <= middle <= clips // MIN_TASKS_PER_WORKER

@@ -15,6 +15,13 @@ the decoders each time; Ray keeps task worker processes alive between tasks,
 so each process loads the dataset (from the object store) once and keeps it,
 with its clip order and open file, in :data:`_DECODERS`.
 
+Tasks are sized by time (:func:`clips_per_task_for`): when several tasks run,
+Ray Data's streaming executor notices a finished one only at its next poll
+(``ray.wait`` with a 0.1 s timeout, then a second pass for the end of the
+task's output stream), so a decode process idles ~0.1-0.2 s between tasks.
+Tasks of ~2 s keep that idle time under 10%; tasks of a few clips lose a
+third of the CPU (measured with ``benchmarks/ingest.py``).
+
 Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
 to its device. Videos that cannot be read are skipped in the task, logged,
 and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
@@ -23,6 +30,7 @@ and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 import uuid
 from collections import OrderedDict
@@ -39,6 +47,8 @@ from vidray.tracking.telemetry import IngestTelemetry
 logger = logging.getLogger(__name__)
 
 CLIP_COLUMNS = ("video", "label", "video_index", "clip_index", "aug_index")
+TASK_SECONDS = 2.0  # decode time per task that makes Ray Data's per-task latency negligible (module docstring)
+MIN_TASKS_PER_WORKER = 4  # per epoch: big tasks must not leave decode workers idle at the epoch's end
 
 
 class ClipDecoder:
@@ -136,6 +146,30 @@ def decode_clips(
     yield from decoder(batch)
 
 
+def clips_per_task_for(
+    dataset: LabeledVideoDataset, decode_workers: int, *, task_seconds: float = TASK_SECONDS, probes: int = 3
+) -> int:
+    """Clips per decode task so that a task decodes for about ``task_seconds``.
+
+    Times ``probes`` clips of epoch 0 here (the median, after one untimed
+    decode that opens files and warms caches), assuming the decode nodes are
+    as fast as this one; at most ``len(dataset) / (4 * decode_workers)`` so
+    every worker has several tasks per epoch.
+    """
+    order = dataset.clip_order(0)
+    if not order:
+        raise DataError("no clips to decode (every video is unreadable or too short)")
+    picks = [order[i * len(order) // (probes + 1)] for i in range(probes + 1)]
+    seconds = []
+    for index, (video_index, slot) in enumerate(picks):
+        start = time.perf_counter()
+        if dataset.load_clip(video_index, slot, 0) is not None and index > 0:
+            seconds.append(time.perf_counter() - start)
+    per_clip = statistics.median(seconds) if seconds else task_seconds  # unreadable probes: one clip per task
+    wanted = max(1, round(task_seconds / max(per_clip, 1e-6)))
+    return max(1, min(wanted, len(dataset) // (MIN_TASKS_PER_WORKER * decode_workers)))
+
+
 def clip_dataset(
     dataset: LabeledVideoDataset,
     *,
@@ -143,7 +177,7 @@ def clip_dataset(
     state: Any = None,
     epoch: int | None = None,
     decode_workers: int | None = 2,
-    clips_per_task: int = 4,
+    clips_per_task: int | None = None,
     num_cpus: float = 1.0,
     resources: dict[str, float] | None = None,
     columns: Sequence[str] = CLIP_COLUMNS,
@@ -159,7 +193,8 @@ def clip_dataset(
             engine advances it), and skipped videos are counted there.
         epoch: decode this fixed epoch every time (evaluation: the same clips each pass).
         decode_workers: decode tasks at a time (``None``: as many as the cluster's free CPUs allow).
-        clips_per_task: clips per decode call (also the block size of the output).
+        clips_per_task: clips per decode task (also the block size of the output);
+            ``None``: :func:`clips_per_task_for` times a few clips and picks it.
         num_cpus: CPUs reserved per decode task.
         resources: custom resources per decode task, e.g. ``{"decode": 1}`` to keep
             decoding on the nodes that offer it.
@@ -169,6 +204,10 @@ def clip_dataset(
     num_clips = len(dataset)
     if num_clips == 0:
         raise DataError(f"dataset {name!r}: no clips to decode (every video is unreadable or too short)")
+    if clips_per_task is None:
+        workers = decode_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
+        clips_per_task = clips_per_task_for(dataset, workers)
+        logger.info("dataset %r: %d clips per decode task (~%.0f s each)", name, clips_per_task, TASK_SECONDS)
     # Built in the driver (no read tasks), so no CPU is held back from the decode actors.
     numbers = [{"id": i} for i in range(num_clips)]
     source = ray.data.from_items(numbers, override_num_blocks=max(1, -(-num_clips // clips_per_task)))

@@ -70,7 +70,7 @@ class IngestConfig(Config):
     decode_workers: int | None = Field(2, ge=1)  # decode tasks at a time; None: as many as free CPUs allow
     decode_cpus: float = Field(1.0, gt=0)
     decode_resources: dict[str, float] = {}  # e.g. {"decode": 1}: only on nodes offering it (cluster/aws)
-    clips_per_task: int = Field(4, ge=1)
+    clips_per_task: int | None = Field(None, ge=1)  # None: sized so a task decodes for ~2 s
     object_store_memory_mb: int | None = Field(1024, ge=64)  # bounds the pipeline's object-store use
     prefetch_batches: int = Field(2, ge=0)
 
