@@ -6,13 +6,16 @@ Two jobs run once per module and several tests read their record:
   worker killed after the first checkpoint: it must resume, finish, learn the
   motion classes far above chance, and log every metric exactly once;
 * a single-frame model (C2D-style: the same X3D with temporal kernels of 1),
-  submitted with ``ray job submit``: the job must succeed and leave its run,
-  metrics and model in MLflow, and stay near chance, since single frames carry
-  no class information in the synthetic data.
+  submitted with ``ray job submit``, checkpointing to S3 (moto's server on
+  loopback), then submitted again with ``--resume`` for one more epoch: both
+  jobs must succeed and leave one continuous run, its metrics and model in
+  MLflow, and the model must stay near chance, since single frames carry no
+  class information in the synthetic data.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,12 +36,13 @@ pytestmark = pytest.mark.timeout(900)  # the module's two training jobs run in i
 EPOCHS = 5
 EVAL_EVERY = 2
 CONTROL_EPOCHS = 2  # the single-frame control cannot learn the classes at any length; it runs shorter
+CONTROL_BUCKET = "vidray-control-runs"
 # Two classes (a bar moving right or left): learnable in minutes on 2 CPU cores; chance is 0.5.
 SPEC = dict(num_classes=2, train_per_class=512, val_per_class=32, height=48, width=48, fps=15.0, duration=2.0, seed=3)
 
 
 def experiment(root: Path, name: str, temporal: bool) -> dict:
-    epochs = EPOCHS if temporal else CONTROL_EPOCHS
+    epochs = EPOCHS if temporal else CONTROL_EPOCHS - 1  # the control's last epoch is a resumed job
     crop = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
         {"name": "ShortSideScale", "args": {"size": 32}}, {"name": "CenterCrop", "args": {"size": 32}}]}}]
     synthetic = {"root": str(root / "data"), **SPEC}
@@ -61,7 +65,8 @@ def experiment(root: Path, name: str, temporal: bool) -> dict:
         "batch_size": 8,  # per worker: 64 optimizer steps of 16 clips per epoch
         "scaling": {"num_workers": 2},
         "ingest": {"decode_workers": 1, "object_store_memory_mb": 256},
-        "checkpoint": {"storage_path": str(root / "runs"), "max_failures": 2},
+        "checkpoint": {"storage_path": str(root / "runs") if temporal else f"s3://{CONTROL_BUCKET}/runs",
+                       "max_failures": 2},
         "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}"},
     }
 
@@ -123,15 +128,32 @@ def temporal_run(ray_cluster, workspace):
 
 
 @pytest.fixture(scope="module")
-def submitted_run(ray_cluster, workspace):
+def submitted_run(ray_cluster, workspace, s3_endpoint):
+    """The control, submitted as a Ray job for its first epoch, then resumed from its S3
+    checkpoint by a second job for the last one; returns both jobs' outcomes."""
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket=CONTROL_BUCKET)
     config_file = workspace / "c2d.yaml"
     config_file.write_text(yaml.safe_dump(experiment(workspace, "single-frame", temporal=False)))
-    job = subprocess.run(
+    first = submit(ray_cluster, "--config", str(config_file))
+    if first.returncode != 0:
+        return first, None, workspace
+    (run,) = client(workspace).search_runs([client(workspace).get_experiment_by_name("single-frame").experiment_id])
+    resumed = submit(ray_cluster, "--config", str(config_file), "--set", f"epochs={CONTROL_EPOCHS}",
+                     "--resume", run.data.tags["vidray.checkpoint"])
+    return first, resumed, workspace
+
+
+def submit(ray_cluster, *args: str) -> subprocess.CompletedProcess:
+    """``ray job submit`` of experiments.train; the job reaches moto's S3 through the env vars."""
+    aws = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    return subprocess.run(
         [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", ray_cluster.dashboard_url,
-         "--working-dir", str(REPO), "--", "python", "-m", "experiments.train", "--config", str(config_file)],
+         "--working-dir", str(REPO), "--runtime-env-json", json.dumps({"env_vars": aws}),
+         "--", "python", "-m", "experiments.train", *args],
         capture_output=True, text=True, timeout=900,
     )
-    return job, workspace
 
 
 def client(workspace: Path):
@@ -180,20 +202,40 @@ def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, wor
 
 
 def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
-    job, workspace = submitted_run
-    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-    assert "succeeded" in (job.stdout + job.stderr).lower()
+    first, resumed, workspace = submitted_run
+    for job in (first, resumed):
+        assert job is not None and job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+        assert "succeeded" in (job.stdout + job.stderr).lower()
     mlflow = client(workspace)
     experiment = mlflow.get_experiment_by_name("single-frame")
-    (run,) = mlflow.search_runs([experiment.experiment_id])
+    (run,) = mlflow.search_runs([experiment.experiment_id])  # the resumed job continued the same run
     assert run.info.status == "FINISHED"
     assert run.data.metrics["epoch"] == CONTROL_EPOCHS and "val/top1" in run.data.metrics
     assert run.data.params["model.name"] == "create_x3d"
     assert mlflow.search_logged_models([experiment.experiment_id])
 
 
+def test_a_finished_run_resumes_from_its_s3_checkpoint_for_more_epochs(submitted_run):
+    import boto3
+
+    first, resumed, workspace = submitted_run
+    assert resumed is not None and resumed.returncode == 0, (resumed or first).stderr[-3000:]
+    mlflow = client(workspace)
+    (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("single-frame").experiment_id])
+    for key in ("epoch", "epoch/train_loss"):
+        assert sorted(m.step for m in mlflow.get_metric_history(run.info.run_id, key)) == [1, 2], key
+    steps_per_epoch = SPEC["train_per_class"] * SPEC["num_classes"] // (2 * 8)  # 2 workers x batch 8
+    steps = [m.step for m in mlflow.get_metric_history(run.info.run_id, "train/loss")]
+    assert sorted(steps) == list(range(1, CONTROL_EPOCHS * steps_per_epoch + 1))  # the step count continued
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=CONTROL_BUCKET)["Contents"]]
+    first_run = run.data.tags["vidray.ray_run"].removesuffix("-resumed")
+    assert f"runs/{first_run}/checkpoint_epoch_0001/state.pt" in keys
+    assert f"runs/{first_run}-resumed/checkpoint_epoch_0002/state.pt" in keys
+    assert run.data.tags["vidray.checkpoint"] == f"s3://{CONTROL_BUCKET}/runs/{first_run}-resumed/checkpoint_epoch_0002"
+
+
 def test_single_frame_model_stays_near_chance(submitted_run):
-    job, workspace = submitted_run
+    _, _, workspace = submitted_run
     mlflow = client(workspace)
     (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("single-frame").experiment_id])
     assert run.data.metrics["val/top1"] <= 0.65  # chance is 0.5

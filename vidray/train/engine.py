@@ -109,11 +109,14 @@ class Worker:
             self.run_handle.set_tags({"vidray.restored_from_epoch": str(state["epoch"] + 1)})
 
     def _latest_state(self) -> dict[str, Any] | None:
-        """The newest checkpoint that is complete: the one Ray Train registered, or a later one
+        """The newest checkpoint that is complete: the one Ray Train registered (or, before this
+        run has one, the checkpoint the job resumes), or a later one
         whose epoch already reached MLflow (rank 0 logs an epoch only once its checkpoint is
         persisted, but Ray registers it asynchronously: a failure in between would otherwise
         replay, and log again, an epoch the run already recorded)."""
-        checkpoint = ray.train.get_checkpoint()
+        checkpoint = ray.train.get_checkpoint()  # this run's, after a failure
+        if checkpoint is None and self.plan["resume_from"]:
+            checkpoint = ray.train.Checkpoint(self.plan["resume_from"])  # the run the job resumes
         state = load_state(checkpoint) if checkpoint is not None else None
         logged = self.run_handle.last_step(EPOCH_METRIC) if self.run_handle is not None else None
         if logged is not None and logged > (state["epoch"] + 1 if state is not None else 0):

@@ -101,17 +101,25 @@ def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str
     except BaseException:
         run.finish("FAILED")
         raise
-    run.set_tags({"vidray.checkpoint": result.checkpoint.path})
+    checkpoint = checkpoint_uri(result.checkpoint)
+    run.set_tags({"vidray.checkpoint": checkpoint})
     run.finish("FINISHED")
     return FitResult(
         run_id=run.run_id,
         tracking_uri=run.uri,
         experiment_id=run.experiment_id,
-        checkpoint=result.checkpoint.path,
+        checkpoint=checkpoint,
         metrics=dict(result.metrics),
         model_uri=final.model_uri,
         registered=f"{final.registered_name}/{final.registered_version}" if final.registered_name else None,
     )
+
+
+def checkpoint_uri(checkpoint: "ray.train.Checkpoint") -> str:
+    """Where a checkpoint lies, as ``--resume`` takes it: Ray's ``Checkpoint.path`` is relative
+    to its filesystem (``bucket/key`` on S3), so the scheme is put back."""
+    scheme = getattr(checkpoint.filesystem, "type_name", "local")
+    return checkpoint.path if scheme == "local" else f"{scheme}://{checkpoint.path}"
 
 
 # ---------------------------------------------------------------------- before the cluster
@@ -245,7 +253,9 @@ def _train(
     scaling = config.scaling
     ray_run_name = f"{config.name}-{run.run_id[:8]}" + ("-resumed" if resume else "")
     storage = _storage_path(config.checkpoint.storage_path)
-    plan = {**plan, "run_path": f"{storage.rstrip('/')}/{ray_run_name}"}
+    # Ray Train V2 has no resume_from_checkpoint: the workers start from this one when the run has none yet.
+    plan = {**plan, "run_path": f"{storage.rstrip('/')}/{ray_run_name}",
+            "resume_from": _latest_checkpoint(resume) if resume else None}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -264,7 +274,6 @@ def _train(
         ),
         datasets=datasets,
         dataset_config=EvaluationAwareDataConfig(execution_options=_execution_options(config)),
-        resume_from_checkpoint=ray.train.Checkpoint(_latest_checkpoint(resume)) if resume else None,
     )
     run.set_tags({"vidray.ray_run": ray_run_name})
     result = trainer.fit()
