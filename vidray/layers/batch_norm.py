@@ -10,41 +10,11 @@ has the same batch shape; empty batches are not supported.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from vidray.errors import LayoutError
-
-
-def get_world_size() -> int:
-    """The number of distributed workers (1 outside ``torch.distributed``)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-class _DifferentiableAllReduce(torch.autograd.Function):
-    """Sum over workers whose backward sums the gradients too (``dist.all_reduce`` alone is not differentiable)."""
-
-    @staticmethod
-    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
-        tensor = tensor.clone()
-        dist.all_reduce(tensor)
-        return tensor
-
-    @staticmethod
-    def backward(ctx: Any, grad_output: torch.Tensor) -> torch.Tensor:
-        grad_output = grad_output.clone()
-        dist.all_reduce(grad_output)
-        return grad_output
-
-
-def differentiable_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
-    """All-reduce (sum) with gradient; the identity with a single worker."""
-    if get_world_size() == 1:
-        return tensor
-    return _DifferentiableAllReduce.apply(tensor)
+from vidray.layers.distributed import differentiable_all_reduce, get_world_size
 
 
 class _NaiveSyncBatchNorm:
