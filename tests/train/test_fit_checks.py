@@ -10,7 +10,7 @@ import torch
 from vidray.errors import CheckpointError, ConfigError, DataError, TrackingError
 from vidray.models import create_model
 from vidray.train import ExperimentConfig, fit
-from vidray.train.engine import STATE_FILE
+from vidray.train.checkpoints import STATE_FILE
 from vidray.train.experiment import load_experiment
 
 

@@ -23,7 +23,8 @@ Tasks of ~2 s keep that idle time under 10%; tasks of a few clips lose a
 third of the CPU (measured with ``benchmarks/ingest.py``).
 
 Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
-to its device. Videos that cannot be read are skipped in the task, logged,
+to its device; the views of a multi-clip sample (``random_multi``, for
+self-supervised methods) are stacked to ``[V, C, T, H, W]``. Videos that cannot be read are skipped in the task, logged,
 and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
 """
 
@@ -105,6 +106,8 @@ class ClipDecoder:
                     f"(they have {sorted(sample)}); check the dataset and its transform"
                 )
             value = sample[column]
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+                value = _stack(column, [view.numpy() for view in value])  # views of a multi-clip sample
             row[column] = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
         return row
 

@@ -1,29 +1,79 @@
-"""A classification model as a feature encoder: the classifier becomes the identity."""
+"""A classification model as a feature encoder, and back: pretrained encoders into classifiers.
+
+PyTorchVideo's models end in a head whose linear ``proj`` is the classifier
+(X3D, ResNet, SlowFast, CSN, R(2+1)D, MViT). Self-supervised pretraining
+replaces it with the identity (:func:`feature_encoder`), so the encoder's
+state_dict is the model's minus ``proj``; evaluation loads it into the same
+architecture with a fresh classifier (:func:`load_encoder_state`), frozen for
+a linear probe (:class:`LinearProbe`) or not for fine-tuning.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
+import torch
 from torch import nn
 
-from vidray.errors import LayoutError
+from vidray.errors import CheckpointError, LayoutError
+
+
+def classifier_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """The name and module of ``model``'s last head with a linear ``proj``."""
+    heads = [
+        (name, m) for name, m in model.named_modules()
+        if isinstance(getattr(m, "proj", None), nn.Linear) and hasattr(m, "activation")
+    ]
+    if not heads:
+        raise LayoutError(
+            f"{type(model).__name__} has no classification head with a linear 'proj' "
+            "(PyTorchVideo's head layout); give a backbone that returns [B, D] features"
+        )
+    return heads[-1]
 
 
 def feature_encoder(model: nn.Module) -> tuple[nn.Module, int]:
-    """``model`` (changed in place) returning pooled features ``[B, D]`` instead of logits, and ``D``.
-
-    The last head's linear ``proj`` (PyTorchVideo's head layout: X3D, ResNet,
-    SlowFast, CSN, R(2+1)D, MViT) becomes the identity and its output
-    activation is dropped; everything before it, pooling included, stays.
-    The encoder's state_dict is the model's minus ``proj``, so a linear probe
-    or fine-tuning loads it into the same architecture with a fresh classifier.
-    """
-    heads = [m for m in model.modules() if isinstance(getattr(m, "proj", None), nn.Linear) and hasattr(m, "activation")]
-    if not heads:
-        raise LayoutError(
-            f"feature_encoder: {type(model).__name__} has no classification head with a linear 'proj' "
-            "(PyTorchVideo's head layout); give a backbone that returns [B, D] features"
-        )
-    head = heads[-1]
+    """``model`` (changed in place) returning pooled features ``[B, D]`` instead of logits, and ``D``."""
+    _, head = classifier_head(model)
     dim = head.proj.in_features
     head.proj = nn.Identity()
     head.activation = None
     return model, dim
+
+
+def load_encoder_state(model: nn.Module, encoder_state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Loads a pretrained encoder into ``model``: every weight but the classifier must match."""
+    name, _ = classifier_head(model)
+    classifier = {f"{name}.proj.weight", f"{name}.proj.bias"} if name else {"proj.weight", "proj.bias"}
+    try:
+        missing, unexpected = model.load_state_dict(dict(encoder_state), strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise CheckpointError(f"{source}: the encoder does not fit {type(model).__name__}: {exc}") from None
+    missing = sorted(set(missing) - classifier)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: the encoder does not fit {type(model).__name__}: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected {sorted(unexpected)[:5]}"
+        )
+
+
+class LinearProbe(nn.Module):
+    """``model`` with everything but its classifier frozen: no gradients, batch norms in eval mode."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        _, self.head = classifier_head(model)
+        for parameter in model.parameters():
+            parameter.requires_grad = False
+        for parameter in self.head.proj.parameters():
+            parameter.requires_grad = True
+
+    def train(self, mode: bool = True) -> "LinearProbe":
+        super().train(mode)
+        self.model.eval()  # frozen statistics
+        self.head.train(mode)  # its dropout still applies
+        return self
+
+    def forward(self, *args: Any) -> torch.Tensor:
+        return self.model(*args)

@@ -150,6 +150,18 @@ class ExperimentConfig(Config):
         return optimizer
 
     @model_validator(mode="after")
+    def _task_fits_experiment(self) -> "ExperimentConfig":
+        try:
+            task = TASKS.get(self.task.name)
+        except RegistryError:
+            return self  # reported by the task field's own check
+        try:
+            task.check_experiment(self.task.args, self)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
     def _valid_schedule(self) -> "ExperimentConfig":
         try:
             check_scheduler_args(self.scheduler, self.epochs)

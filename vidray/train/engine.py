@@ -34,6 +34,7 @@ from vidray.models import create_model
 from vidray.models.factory import spec_of
 from vidray.tracking import RunHandle
 from vidray.tracking.telemetry import TrainTelemetry
+from vidray.train.checkpoints import STATE_FILE, checkpoint_name, load_state
 from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.optim import build_optimizer
 from vidray.train.schedulers import build_scheduler
@@ -41,7 +42,6 @@ from vidray.train.tasks import TASKS, Task, TaskContext
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "state.pt"
 EPOCH_METRIC = "epoch"  # logged once per persisted epoch: the marker restores reconcile against
 Metric = tuple[str, float, int]  # (key, value, step), as RunHandle.log_metrics takes them
 
@@ -85,6 +85,7 @@ class Worker:
                 "lower batch_size or scaling.num_workers"
             )
         self.steps_per_epoch = max(1, self.batches_per_epoch // config.grad_accum_steps)
+        self.total_steps = self.steps_per_epoch * config.epochs
         self.scheduler = build_scheduler(
             self.optimizer, config.scheduler, steps_per_epoch=self.steps_per_epoch, epochs=config.epochs
         )
@@ -173,6 +174,7 @@ class Worker:
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
             self.global_step += 1
+            out.metrics.update(self.task.optimizer_stepped(unwrap(self.module), self.global_step, self.total_steps))
             now = time.perf_counter()
             self.telemetry.step(step_loss / step_clips, lr, step_clips * self.world_size / (now - step_start), now - step_start)
             step_metrics += [
@@ -277,17 +279,6 @@ class Worker:
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(tensor)
         return tensor.tolist()
-
-
-def checkpoint_name(epoch: int) -> str:
-    """The folder of the checkpoint saved after ``epoch`` (0-based), inside the Ray run's folder."""
-    return f"checkpoint_epoch_{epoch + 1:04d}"
-
-
-def load_state(checkpoint: "ray.train.Checkpoint") -> dict[str, Any]:
-    """The training state a checkpoint of this engine holds (weights-only, no pickled objects)."""
-    with checkpoint.as_directory() as folder:
-        return torch.load(os.path.join(folder, STATE_FILE), map_location="cpu", weights_only=True)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

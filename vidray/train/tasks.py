@@ -25,6 +25,8 @@ from vidray.losses import LOSSES
 from vidray.models.head import ResNetBasicHead, ResNetRoIHead, VisionTransformerBasicHead
 from vidray.models.registry import KINETICS_MEAN, KINETICS_STD, ModelSpec
 from vidray.registry import Registry
+from vidray.ssl.encoder import LinearProbe, load_encoder_state
+from vidray.train.checkpoints import read_state
 from vidray.train.inputs import ClipToModelInput
 from vidray.train.metrics import VideoScoreTable, confusion_matrix_png
 from vidray.transforms.functional import convert_to_one_hot
@@ -83,6 +85,11 @@ class Task(abc.ABC):
             raise ConfigError(f"task {cls.__name__}: arguments {dict(args)} do not fit: {exc}") from None
         cls(**args)  # the constructor's own checks
 
+    @classmethod
+    def check_experiment(cls, args: Mapping[str, Any], config: Any) -> None:
+        """Raises :class:`ConfigError` (naming the field) if the rest of the experiment does not suit
+        the task, e.g. data with too few views for a contrastive method; by default anything goes."""
+
     def setup(self, model: nn.Module, context: TaskContext) -> nn.Module:
         """The module to train (wrapped in DDP by the engine); by default the model itself."""
         self.context = context
@@ -100,6 +107,11 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def training_step(self, module: nn.Module, batch: dict[str, torch.Tensor]) -> StepOutput:
         """The loss of one batch (on the device), and the scalars to log with it."""
+
+    def optimizer_stepped(self, module: nn.Module, step: int, total_steps: int) -> dict[str, float]:
+        """Called after optimizer step ``step`` of ``total_steps`` with the unwrapped module (momentum
+        targets move here); returns scalars to log with the step."""
+        return {}
 
     def evaluator(self, num_videos: int, expected_views: Sequence[int]) -> "Evaluator | None":
         """A fresh evaluation of the validation data; ``None``: the task does not evaluate."""
@@ -134,6 +146,10 @@ class ClassificationTask(Task):
         mix_prob: probability that a batch is mixed at all.
         switch_prob: probability of CutMix when both are enabled.
         loss: a :data:`~vidray.losses.LOSSES` entry replacing the default loss.
+        encoder_checkpoint: a checkpoint (or run folder) of a self-supervised run whose
+            encoder initialises the model (fine-tuning, or a linear probe with ``freeze_encoder``);
+            the run is tagged with the pretraining run.
+        freeze_encoder: train only the classifier (linear probe); batch norms keep their statistics.
         mean, std: see :class:`Task`.
     """
 
@@ -146,10 +162,13 @@ class ClassificationTask(Task):
         mix_prob: float = 1.0,
         switch_prob: float = 0.5,
         loss: dict[str, Any] | None = None,
+        encoder_checkpoint: str | None = None,
+        freeze_encoder: bool = False,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
         super().__init__(mean, std)
+        self.encoder_checkpoint, self.freeze_encoder = encoder_checkpoint, freeze_encoder
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"task classification: label_smoothing must be in [0, 1), got {label_smoothing}")
         if mixup_alpha < 0 or cutmix_alpha < 0:
@@ -168,6 +187,9 @@ class ClassificationTask(Task):
     def setup(self, model: nn.Module, context: TaskContext) -> nn.Module:
         super().setup(model, context)
         strip_output_activation(model)
+        if self.encoder_checkpoint:
+            state = read_state(self.encoder_checkpoint)
+            load_encoder_state(model, state["deployable_state"], source=state["folder"])
         self.loss_fn = self._build_loss().to(context.device)
         self.mixer = None
         if self.mix is not None:
@@ -180,7 +202,7 @@ class ClassificationTask(Task):
                 num_classes=context.num_classes,
             )
             self.mix_prob = mix_prob
-        return model
+        return LinearProbe(model) if self.freeze_encoder else model
 
     def _build_loss(self) -> nn.Module:
         if self.loss_config is not None:
@@ -218,6 +240,9 @@ class ClassificationTask(Task):
 
     def evaluator(self, num_videos: int, expected_views: Sequence[int]) -> "ClassificationEvaluator":
         return ClassificationEvaluator(self, num_videos, expected_views)
+
+    def deployable(self, module: nn.Module) -> nn.Module:
+        return module.model if isinstance(module, LinearProbe) else module
 
 
 def strip_output_activation(model: nn.Module) -> None:

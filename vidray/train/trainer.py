@@ -19,9 +19,9 @@ import ray
 import ray.train
 import torch
 from ray.train.torch import TorchTrainer
+from torch import nn
 from torch.utils.data import SequentialSampler
 
-from vidray import io as vio
 from vidray.data import LabeledVideoDataset, VideoManifest
 from vidray.data.config import DataConfig, build_dataset
 from vidray.errors import CheckpointError, ConfigError, DataError
@@ -40,9 +40,10 @@ from vidray.tracking import (
     start_run,
 )
 from vidray.tracking.store import resolve_tracking_uri
+from vidray.train.checkpoints import latest_checkpoint, load_state, read_state
 from vidray.train.config import ExperimentConfig, model_args
-from vidray.train.engine import STATE_FILE, load_state, train_loop_per_worker
-from vidray.train.tasks import TASKS, TaskContext
+from vidray.train.engine import train_loop_per_worker
+from vidray.train.tasks import TASKS, Task, TaskContext
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str
     latest checkpoint is taken) to continue, e.g. for more epochs; its MLflow
     run continues too.
     """
-    resume_state = _resume_state(resume) if resume else None
+    resume_state = read_state(resume) if resume else None
     train_data, val_data = _datasets(config)
     plan = _plan(config, train_data, val_data)
     if resume_state is not None:
@@ -176,34 +177,22 @@ def _input_shape(dataset: LabeledVideoDataset) -> tuple[int, ...]:
     raise DataError("data.train: the first 16 clips could not be decoded; see the log for each video's error")
 
 
-def _resume_state(resume: str) -> dict[str, Any]:
-    folder = _latest_checkpoint(resume)
-    path = vio.join(folder, STATE_FILE)
-    if not vio.exists(path):
-        raise CheckpointError(f"{resume}: no {STATE_FILE} (not a vidray training checkpoint)")
-    with vio.open_binary(path) as file:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    state["folder"] = folder
-    return state
-
-
-def _latest_checkpoint(path: str) -> str:
-    if vio.exists(vio.join(path, STATE_FILE)):
-        return path
-    candidates = sorted(name for name in vio.list_dir(path) if name.startswith("checkpoint_")) if vio.is_dir(path) else []
-    if not candidates:
-        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run folder with checkpoint_* folders")
-    return vio.join(path, candidates[-1])
-
-
 def _check_resumable(config: ExperimentConfig, plan: dict[str, Any], state: dict[str, Any], resume: str) -> None:
     """A checkpoint of another model or class count is refused before any work, naming the mismatch."""
     if state["model_name"] != config.model.name:
         raise CheckpointError(f"{resume}: checkpoint of model {state['model_name']!r}, but the config trains {config.model.name!r}")
-    model = create_model(config.model.name, num_classes=plan["num_classes"], **model_args(config))
-    check_state_dict(model, state["deployable_state"], source=resume)
+    _, deployable = _deployable(config, plan["num_classes"], plan["classes"])
+    check_state_dict(deployable, state["deployable_state"], source=resume)
     if state["epoch"] + 1 >= config.epochs:
         raise ConfigError(f"epochs: {config.epochs}, but {resume} already finished epoch {state['epoch'] + 1}; raise epochs to train more")
+
+
+def _deployable(config: ExperimentConfig, num_classes: int, classes: list[str] | None) -> tuple[Task, nn.Module]:
+    """The task and, on the CPU, the fresh model it saves (the classifier; an SSL task's encoder)."""
+    model = create_model(config.model.name, num_classes=num_classes, **model_args(config))
+    task = TASKS.build(config.task.name, **config.task.args)
+    context = TaskContext(num_classes, classes, spec_of(config.model.name), torch.device("cpu"))
+    return task, task.deployable(task.setup(model, context))
 
 
 def _tracking_run(
@@ -217,10 +206,20 @@ def _tracking_run(
     tags = run_tags(
         config_hash=config_hash(dumped),
         manifest_hash=VideoManifest.from_dataset(train).sha256(),
-        extra={"vidray.task": config.task.name, "vidray.model": config.model.name},
+        extra={"vidray.task": config.task.name, "vidray.model": config.model.name, **_pretraining_tags(config)},
     )
     text = config_text if config_text is not None else _yaml(dumped)
     return start_run(config.tracking, name=config.name, params=flatten_params(dumped), tags=tags, config_text=text)
+
+
+def _pretraining_tags(config: ExperimentConfig) -> dict[str, str]:
+    """Links a run that starts from a pretrained encoder to the run that trained it; a missing
+    checkpoint fails here, before the run exists."""
+    source = config.task.args.get("encoder_checkpoint")
+    if not source:
+        return {}
+    state = read_state(source)
+    return {"vidray.encoder_checkpoint": state["folder"], "vidray.pretraining_run": state.get("mlflow_run_id", "")}
 
 
 def _yaml(data: dict[str, Any]) -> str:
@@ -255,7 +254,7 @@ def _train(
     storage = _storage_path(config.checkpoint.storage_path)
     # Ray Train V2 has no resume_from_checkpoint: the workers start from this one when the run has none yet.
     plan = {**plan, "run_path": f"{storage.rstrip('/')}/{ray_run_name}",
-            "resume_from": _latest_checkpoint(resume) if resume else None}
+            "resume_from": latest_checkpoint(resume) if resume else None}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -333,10 +332,7 @@ def _execution_options(config: ExperimentConfig) -> Any:
 def _log_final_model(config: ExperimentConfig, run: RunHandle, checkpoint: ray.train.Checkpoint) -> Any:
     """Rebuilds the task's deployable model from the final checkpoint and logs it (pickle-free)."""
     state = load_state(checkpoint)
-    model = create_model(config.model.name, num_classes=state["num_classes"], **model_args(config))
-    task = TASKS.build(config.task.name, **config.task.args)
-    context = TaskContext(state["num_classes"], state["classes"] or None, spec_of(config.model.name), torch.device("cpu"))
-    deployable = task.deployable(task.setup(model, context))
+    task, deployable = _deployable(config, state["num_classes"], state["classes"] or None)
     deployable.load_state_dict(state["deployable_state"])
     deployable.eval()
     return log_model(

@@ -27,6 +27,7 @@ from vidray.transforms.multiview import (
     multiview_test,
 )
 from vidray.transforms.rand_augment import RandAugment
+from vidray.transforms.ssl import ApplyTransformToKeyOnList, ColorJitterVideoSSl, RepeatandConverttoList
 from vidray.transforms.transforms import (
     ApplyTransformToKey,
     CenterCrop,
@@ -54,9 +55,11 @@ from vidray.transforms.transforms_factory import create_video_transform
 
 __all__ = [
     "ApplyTransformToKey",
+    "ApplyTransformToKeyOnList",
     "ApplyTransformToVideoAndBoxes",
     "AugMix",
     "CenterCrop",
+    "ColorJitterVideoSSl",
     "Compose",
     "ConvertFloatToUint8",
     "ConvertUint8ToFloat",
@@ -80,6 +83,7 @@ __all__ = [
     "RandomShortSideScale",
     "RandomShortSideScaleCrop",
     "RemoveKey",
+    "RepeatandConverttoList",
     "Resample",
     "ShortSideScale",
     "TRANSFORMS",
