@@ -10,11 +10,11 @@ from torch import nn
 from vidray.errors import LayoutError
 from vidray.layers.batch_norm import NaiveSyncBatchNorm1d
 from vidray.ssl.losses import byol_loss
-from vidray.ssl.momentum import momentum_copy, momentum_update
+from vidray.ssl.momentum import MomentumMethod
 from vidray.ssl.views import View, cat_views, pairs, view_size
 
 
-class BYOL(nn.Module):
+class BYOL(MomentumMethod):
     """Bootstrap your own latent over two or more views (PyTorchVideo's name and arguments).
 
     ::
@@ -49,10 +49,8 @@ class BYOL(nn.Module):
         mmt: float = 0.99,
         norm: Callable[[int], nn.Module] = NaiveSyncBatchNorm1d,
     ) -> None:
-        super().__init__()
-        self.mmt, self.feature_dim = mmt, feature_dim
-        self.backbone = nn.Sequential(backbone, projector) if projector is not None else backbone
-        self.backbone_mmt = momentum_copy(self.backbone)
+        super().__init__(nn.Sequential(backbone, projector) if projector is not None else backbone, mmt)
+        self.feature_dim = feature_dim
         self.predictor = predictor if predictor is not None else nn.Sequential(
             nn.Linear(feature_dim, predictor_inner, bias=False),
             norm(predictor_inner),
@@ -70,17 +68,6 @@ class BYOL(nn.Module):
         with torch.no_grad():
             targets = self.backbone_mmt(clips).split(size)
         return torch.stack([byol_loss(predictions[a], targets[b]) for a, b in pairs(count)]).mean()
-
-    def update_mmt(self, mmt: float) -> None:
-        """Sets the momentum (for schedules such as :func:`vidray.ssl.momentum.cosine_momentum`)."""
-        self.mmt = mmt
-
-    def get_mmt(self) -> float:
-        return self.mmt
-
-    def momentum_update(self) -> None:
-        """Moves the target towards the online network; once per optimizer step."""
-        momentum_update(self.backbone, self.backbone_mmt, self.mmt)
 
     def encoder(self) -> nn.Module:
         """What is kept after pretraining: the online backbone, without the projector."""

@@ -19,11 +19,11 @@ from torch import nn
 from vidray.errors import ConfigError, LayoutError
 from vidray.layers.distributed import broadcast, cat_all_gather, get_rank, get_world_size, is_distributed
 from vidray.ssl.losses import info_nce
-from vidray.ssl.momentum import momentum_copy, momentum_update
+from vidray.ssl.momentum import MomentumMethod
 from vidray.ssl.views import View, cat_views, pairs, view_size
 
 
-class MoCo(nn.Module):
+class MoCo(MomentumMethod):
     """Momentum contrast over two or more views.
 
     ::
@@ -55,13 +55,11 @@ class MoCo(nn.Module):
         predictor: nn.Module | None = None,
         shuffle_bn: bool = True,
     ) -> None:
-        super().__init__()
         if queue_size < 1:
             raise ConfigError(f"MoCo: queue_size must be >= 1, got {queue_size}")
-        self.backbone = nn.Sequential(backbone, mlp)
-        self.backbone_mmt = momentum_copy(self.backbone)
+        super().__init__(nn.Sequential(backbone, mlp), mmt)
         self.predictor = predictor if predictor is not None else nn.Identity()
-        self.temperature, self.mmt, self.shuffle_bn = temperature, mmt, shuffle_bn
+        self.temperature, self.shuffle_bn = temperature, shuffle_bn
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
@@ -78,17 +76,6 @@ class MoCo(nn.Module):
         if self.training:
             self._enqueue(keys[0])
         return loss
-
-    def update_mmt(self, mmt: float) -> None:
-        """Sets the momentum (for schedules such as :func:`vidray.ssl.momentum.cosine_momentum`)."""
-        self.mmt = mmt
-
-    def get_mmt(self) -> float:
-        return self.mmt
-
-    def momentum_update(self) -> None:
-        """Moves the key encoder towards the online one; once per optimizer step."""
-        momentum_update(self.backbone, self.backbone_mmt, self.mmt)
 
     def encoder(self) -> nn.Module:
         """What is kept after pretraining: the online backbone."""

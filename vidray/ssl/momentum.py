@@ -35,3 +35,22 @@ def cosine_momentum(base: float, progress: float) -> float:
     """BYOL's schedule: ``base`` at the start of training, 1 at the end (``progress`` in [0, 1])."""
     progress = min(max(progress, 0.0), 1.0)
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+class MomentumMethod(nn.Module):
+    """Base of methods with an online ``backbone`` and a momentum copy ``backbone_mmt`` (MoCo, BYOL)."""
+
+    def __init__(self, backbone: nn.Module, mmt: float) -> None:
+        super().__init__()
+        self.backbone, self.backbone_mmt, self.mmt = backbone, momentum_copy(backbone), mmt
+
+    def update_mmt(self, mmt: float) -> None:
+        """Sets the momentum (for schedules such as :func:`cosine_momentum`)."""
+        self.mmt = mmt
+
+    def get_mmt(self) -> float:
+        return self.mmt
+
+    def momentum_update(self) -> None:
+        """Moves the momentum copy towards the online backbone; once per optimizer step."""
+        momentum_update(self.backbone, self.backbone_mmt, self.mmt)

@@ -14,6 +14,7 @@ encoder: a linear probe or fine-tuning starts from it (``classification``'s
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 import torch
@@ -201,7 +202,7 @@ class MoCoTask(SelfSupervisedTask):
     @classmethod
     def check_experiment(cls, args: Mapping[str, Any], config: "ExperimentConfig") -> None:
         super().check_experiment(args, config)
-        queue_size = int(args.get("queue_size", 65536))
+        queue_size = int(args.get("queue_size", inspect.signature(cls).parameters["queue_size"].default))
         global_batch = config.batch_size * config.scaling.num_workers
         if queue_size % global_batch:
             raise ConfigError(
