@@ -11,6 +11,7 @@ from torch import nn
 
 from vidray.errors import ConfigError, LayoutError
 from vidray.layers import batch_norm as vidray_batch_norm
+from vidray.layers import distributed as vidray_distributed
 from vidray.layers.batch_norm import NaiveSyncBatchNorm1d, NaiveSyncBatchNorm2d, NaiveSyncBatchNorm3d
 from vidray.layers.convolutions import ConvReduce3D, create_conv_2plus1d
 from vidray.layers.fusion import ConcatFusion, ReduceFusion, TemporalConcatFusion, make_fusion_layer
@@ -249,7 +250,8 @@ def test_naive_sync_batch_norm_matches_pytorchvideo_on_one_worker(ours, ptv_name
 def test_naive_sync_batch_norm_averages_statistics_over_workers(monkeypatch):
     """Two workers holding the same batch: the synced statistics are the batch's own."""
     monkeypatch.setattr(vidray_batch_norm, "get_world_size", lambda: 2)
-    monkeypatch.setattr(vidray_batch_norm.dist, "all_reduce", lambda tensor: tensor.mul_(2))
+    monkeypatch.setattr(vidray_distributed, "get_world_size", lambda: 2)
+    monkeypatch.setattr(vidray_distributed.dist, "all_reduce", lambda tensor: tensor.mul_(2))
     layer = NaiveSyncBatchNorm3d(3).train()
     with torch.no_grad():
         layer.weight.uniform_(0.5, 1.5)
