@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("scaling", "feed"))
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "vidray-bench-ingest"))
     parser.add_argument("--videos-per-class", type=int, default=75)
-    parser.add_argument("--clips-per-video", type=int, default=4)
+    parser.add_argument("--clips-per-video", type=int, default=8)
     parser.add_argument("--size", type=int, default=224, help="source frame size (square)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
