@@ -51,3 +51,15 @@ def test_spec_validation():
         SyntheticSpec(num_classes=1)
     with pytest.raises(ValueError, match="even"):
         SyntheticSpec(height=33)
+
+
+def test_plain_background_and_fixed_angle_leave_only_colour_position_and_motion_to_differ():
+    rng = np.random.default_rng(1)
+    videos = [render_motion(MOTIONS[0], 48, 48, 2, rng, background="plain", bar_angle=90.0) for _ in range(3)]
+    for frames in videos:
+        bar = (frames[0] != 60).any(-1)
+        assert (frames[0][~bar] == 60).all()  # one grey everywhere but the bar
+        columns = np.flatnonzero(bar.any(0))
+        assert len(columns) <= 6  # a vertical bar: a few columns wide, whatever the video
+    with pytest.raises(ValueError, match="background"):
+        SyntheticSpec(background="stripes")

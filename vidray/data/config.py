@@ -34,6 +34,8 @@ class SyntheticConfig(Config):
     fps: float = Field(15.0, gt=0)
     duration: float = Field(2.0, gt=0)
     seed: int = 0
+    background: Literal["texture", "plain"] = "texture"  # plain: no per-video texture (for SSL)
+    bar_angle: float | None = None  # degrees; None: random per video
 
     def spec(self) -> SyntheticSpec:
         return SyntheticSpec(**self.model_dump(exclude={"root"}))

@@ -40,6 +40,7 @@ MOTIONS: tuple[tuple[str, str, tuple[float, float]], ...] = (
     ("move_left_fast", "translate", (-2.5, 0.0)),
 )
 MANIFEST = "synthetic.json"
+BACKGROUNDS = ("texture", "plain")
 SPLITS = ("train", "val")
 
 
@@ -56,6 +57,8 @@ class SyntheticSpec:
     duration: float = 2.0
     seed: int = 0
     audio_sample_rate: int = 16000
+    background: str = "texture"  # "texture": a random texture per video; "plain": one grey for all
+    bar_angle: float | None = None  # degrees; None: random per video (translating bars)
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_classes <= len(MOTIONS):
@@ -64,6 +67,8 @@ class SyntheticSpec:
             raise ValueError(f"height and width must be even and >= 16, got {self.height}x{self.width}")
         if self.fps <= 0 or self.duration <= 0 or self.train_per_class < 0 or self.val_per_class < 0:
             raise ValueError("fps and duration must be positive and the per-class counts non-negative")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
 
     @property
     def classes(self) -> list[str]:
@@ -120,37 +125,49 @@ def write_synthetic_dataset(root: str, spec: SyntheticSpec | None = None, worker
 
 def _write_clip(spec: SyntheticSpec, path: str, label: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    frames = render_motion(MOTIONS[label], spec.height, spec.width, round(spec.duration * spec.fps), rng)
+    frames = render_motion(MOTIONS[label], spec.height, spec.width, round(spec.duration * spec.fps), rng,
+                           background=spec.background, bar_angle=spec.bar_angle)
     audio = _tone(rng, spec.duration, spec.audio_sample_rate)
     write_video(path, frames, fps=spec.fps, audio=audio, audio_sample_rate=spec.audio_sample_rate)
 
 
 def render_motion(
-    motion: tuple[str, str, tuple[float, float]], height: int, width: int, num_frames: int, rng: np.random.Generator
+    motion: tuple[str, str, tuple[float, float]],
+    height: int,
+    width: int,
+    num_frames: int,
+    rng: np.random.Generator,
+    background: str = "texture",
+    bar_angle: float | None = None,
 ) -> np.ndarray:
-    """uint8 ``[T, H, W, 3]`` frames of a bar moving as ``motion`` says, from a random start."""
+    """uint8 ``[T, H, W, 3]`` frames of a bar moving as ``motion`` says, from a random start.
+
+    A per-video texture and bar angle are cues that tell videos apart without their motion:
+    self-supervised methods latch onto them, so ``background="plain"`` and a fixed
+    ``bar_angle`` leave the motion as what two clips of a video share.
+    """
     _, kind, (a, b) = motion
-    background = _background(rng, height, width)
+    canvas = np.full((height, width, 3), 60, np.uint8) if background == "plain" else _background(rng, height, width)
     colour = rng.integers(160, 256, size=3).astype(np.uint8)
     length, thickness = 0.45 * min(height, width), max(2.0, 0.08 * min(height, width))
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     if kind == "translate":
-        angle = rng.uniform(0, math.pi)
+        angle = math.radians(bar_angle) if bar_angle is not None else rng.uniform(0, math.pi)
         mask = _bar_mask(ys, xs, height / 2, width / 2, angle, length, thickness)
         y0, x0 = rng.uniform(0, height), rng.uniform(0, width)
         step = 0.04 * min(height, width)
         for t in range(num_frames):
             shift_y = int(round(y0 + b * step * t)) % height
             shift_x = int(round(x0 + a * step * t)) % width
-            frames[t] = np.where(np.roll(mask, (shift_y, shift_x), axis=(0, 1))[..., None], colour, background)
+            frames[t] = np.where(np.roll(mask, (shift_y, shift_x), axis=(0, 1))[..., None], colour, canvas)
     else:
         cy, cx = rng.uniform(0, height), rng.uniform(0, width)
         angle0 = rng.uniform(0, math.pi)
         for t in range(num_frames):
             angle = angle0 + a * 0.2 * t
             mask = _bar_mask(ys, xs, cy, cx, angle, length, thickness, wrap=(height, width))
-            frames[t] = np.where(mask[..., None], colour, background)
+            frames[t] = np.where(mask[..., None], colour, canvas)
     return frames
 
 
