@@ -129,8 +129,30 @@ def test_adam_family_built_by_name(name: str, cls: type) -> None:
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
 
 
-def test_registry_holds_the_three_optimizers() -> None:
-    assert OPTIMIZERS.list() == ["adam", "adamw", "sgd"]
+def test_registry_holds_the_four_optimizers() -> None:
+    assert OPTIMIZERS.list() == ["adam", "adamw", "lars", "sgd"]
+
+
+def test_lars_scales_a_weight_step_by_its_trust_ratio_and_steps_biases_plainly() -> None:
+    layer = nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[3.0, 4.0]]))  # norm 5
+        layer.bias.fill_(1.0)
+    optimizer = build_optimizer(layer, ComponentConfig(name="lars", args={"lr": 2.0, "weight_decay": 0.1, "momentum": 0.5}))
+    for step in range(2):
+        layer.weight.grad = torch.tensor([[0.0, 1.0]])
+        layer.bias.grad = torch.tensor([0.5])
+        before_w, before_b = layer.weight.detach().clone(), layer.bias.detach().clone()
+        optimizer.step()
+        update = torch.tensor([[0.0, 1.0]]) + 0.1 * before_w  # gradient + decay
+        expected = 0.001 * before_w.norm() / update.norm() * update
+        if step == 0:
+            first_w, first_b = expected, torch.tensor([0.5])
+            torch.testing.assert_close(layer.weight.detach(), before_w - 2.0 * expected)
+            torch.testing.assert_close(layer.bias.detach(), before_b - 2.0 * 0.5)  # no decay, no trust ratio
+        else:  # momentum: buffer = 0.5 * previous + current
+            torch.testing.assert_close(layer.weight.detach(), before_w - 2.0 * (0.5 * first_w + expected))
+            torch.testing.assert_close(layer.bias.detach(), before_b - 2.0 * (0.5 * first_b + 0.5))
 
 
 def test_yaml_string_numbers_are_read_as_numbers() -> None:

@@ -29,6 +29,7 @@ from torch import nn
 from vidray.config import ComponentConfig
 from vidray.errors import ConfigError
 from vidray.registry import Registry
+from vidray.train.lars import LARS
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,20 @@ def adam(
 ) -> torch.optim.Adam:
     """Adam (L2 weight decay added to the gradient)."""
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+@OPTIMIZERS.register("lars")
+@_validate
+def lars(
+    params: Any,
+    *,
+    lr: PositiveFloat,
+    momentum: _Beta = 0.9,
+    weight_decay: NonNegativeFloat = 0.0,
+    trust_coefficient: PositiveFloat = 0.001,
+) -> LARS:
+    """LARS (see :mod:`vidray.train.lars`), the optimizer of the SimCLR / BYOL pretraining recipes."""
+    return LARS(params, lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
 
 
 def build_optimizer(model: nn.Module, config: ComponentConfig, *, lr_scale: float = 1.0) -> torch.optim.Optimizer:
