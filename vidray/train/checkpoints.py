@@ -17,20 +17,22 @@ from vidray import io as vio
 from vidray.errors import CheckpointError
 
 STATE_FILE = "state.pt"
+CHECKPOINT_PREFIX = "checkpoint_epoch_"  # Ray Train keeps a checkpoint_manager_snapshot.json beside these
 
 
 def checkpoint_name(epoch: int) -> str:
     """The folder of the checkpoint saved after ``epoch`` (0-based), inside the Ray run's folder."""
-    return f"checkpoint_epoch_{epoch + 1:04d}"
+    return f"{CHECKPOINT_PREFIX}{epoch + 1:04d}"
 
 
 def latest_checkpoint(path: str) -> str:
     """``path`` if it is a checkpoint folder, else the newest checkpoint folder in the run folder ``path``."""
     if vio.exists(vio.join(path, STATE_FILE)):
         return path
-    candidates = sorted(name for name in vio.list_dir(path) if name.startswith("checkpoint_")) if vio.is_dir(path) else []
+    names = vio.list_dir(path) if vio.is_dir(path) else []
+    candidates = sorted(name for name in names if name.startswith(CHECKPOINT_PREFIX))
     if not candidates:
-        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run folder with checkpoint_* folders")
+        raise CheckpointError(f"{path}: neither a checkpoint folder nor a run folder with {CHECKPOINT_PREFIX}* folders")
     return vio.join(path, candidates[-1])
 
 
