@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 
 
 def is_distributed() -> bool:
@@ -35,11 +34,30 @@ def get_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+class _DifferentiableAllGather(torch.autograd.Function):
+    """All-gather whose backward hands each worker the sum over workers of the gradient of its own part.
+
+    The backward all-reduces the whole gradient and keeps this worker's slice: one collective that
+    gloo and NCCL both have (gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> torch.Tensor:
+        grad = torch.stack(grads)
+        dist.all_reduce(grad)
+        return grad[dist.get_rank()]
+
+
 def differentiable_all_gather(tensor: torch.Tensor) -> list[torch.Tensor]:
     """Every worker's ``tensor`` (same shape on each), in rank order, with gradients."""
     if not is_distributed():
         return [tensor]
-    return list(dist_fn.all_gather(tensor))
+    return list(_DifferentiableAllGather.apply(tensor))
 
 
 class _DifferentiableAllReduce(torch.autograd.Function):
