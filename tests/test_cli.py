@@ -54,3 +54,16 @@ def test_probe_and_list(synthetic_dataset):
     assert vidray("list", "transforms", "Random*").stdout.startswith("transforms: RandomCrop, RandomHorizontalFlip")
     missing = vidray("probe", "/no/such/file.mp4")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_synthetic_writes_the_self_supervised_variant_and_refuses_a_bad_option(tmp_path):
+    import json
+
+    args = ["synthetic", "--root", str(tmp_path), "--num-classes", "2", "--train-per-class", "1", "--val-per-class", "1",
+            "--size", "16", "16", "--background", "plain", "--bar-angle", "90", "--bar-color", "230", "230", "230",
+            "--bar-length", "1"]
+    assert vidray(*args).returncode == 0
+    spec = json.loads((tmp_path / "synthetic.json").read_text())
+    assert (spec["background"], spec["bar_angle"], spec["bar_color"], spec["bar_length"]) == ("plain", 90.0, [230, 230, 230], 1.0)
+    refused = vidray(*args[:-1], "0")
+    assert refused.returncode == 2 and "vidray synthetic: bar_length must be in (0, 2]" in refused.stderr

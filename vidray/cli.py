@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from typing import Sequence
 
-from vidray.errors import VidrayError
+from vidray.errors import ConfigError, VidrayError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
                      "(the value is read as YAML)")
     run.add_argument("--resume", metavar="CHECKPOINT",
                      help="continue a run from its checkpoint folder (or run folder): after a crash, or for more epochs")
+    run.add_argument("--pretrained", metavar="SOURCE",
+                     help="start the model's encoder from a self-supervised run: its checkpoint or run folder (local "
+                     "or s3://), runs:/RUN_ID, or models:/NAME/VERSION (or @ALIAS) of its registered encoder; sets "
+                     "task.args.encoder_checkpoint, and the run is tagged with the pretraining run")
+    run.add_argument("--linear-probe", action="store_true",
+                     help="freeze the encoder and train only the classifier (sets task.args.freeze_encoder); "
+                     "without --pretrained this is the randomly initialised baseline")
     run.set_defaults(handler=_run)
 
     decode = commands.add_parser(
@@ -67,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--fps", type=float, default=15.0)
     synthetic.add_argument("--duration", type=float, default=2.0, help="seconds per video")
     synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--background", choices=("texture", "plain"), default="texture",
+                           help="a random texture per video, or one grey for all (self-supervised data)")
+    synthetic.add_argument("--bar-angle", type=float, metavar="DEGREES", help="fixed bar angle (default: random per video)")
+    synthetic.add_argument("--bar-color", type=int, nargs=3, metavar=("R", "G", "B"), help="fixed bar colour (default: random)")
+    synthetic.add_argument("--bar-length", type=float, default=0.45,
+                           help="bar length as a fraction of the shorter side; 1 with --bar-angle 90: a full-height stripe")
     synthetic.set_defaults(handler=_synthetic)
 
     _add_prepare_parser(commands)
@@ -172,7 +186,12 @@ def _run(args: argparse.Namespace) -> int:
     from vidray.train.experiment import load_experiment, print_summary
     from vidray.train.trainer import fit
 
-    config, text = load_experiment(args.config, args.set)
+    overrides = list(args.set)
+    if args.pretrained:
+        overrides.append(f"task.args.encoder_checkpoint={json.dumps(args.pretrained)}")
+    if args.linear_probe:
+        overrides.append("task.args.freeze_encoder=true")
+    config, text = load_experiment(args.config, overrides)
     print(f"{config.name}: training {config.model.name} for {config.epochs} epochs on "
           f"{config.scaling.num_workers} Ray Train worker(s)", flush=True)
     result = fit(config, config_text=text, resume=args.resume)
@@ -192,16 +211,17 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from vidray.data.synthetic import (
-        SyntheticSpec,
-        default_root,
-        write_synthetic_dataset,
-    )
+    from vidray.data.synthetic import SyntheticSpec, default_root, write_synthetic_dataset
 
-    spec = SyntheticSpec(
-        num_classes=args.num_classes, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
-        height=args.size[0], width=args.size[1], fps=args.fps, duration=args.duration, seed=args.seed,
-    )
+    try:
+        spec = SyntheticSpec(
+            num_classes=args.num_classes, train_per_class=args.train_per_class, val_per_class=args.val_per_class,
+            height=args.size[0], width=args.size[1], fps=args.fps, duration=args.duration, seed=args.seed,
+            background=args.background, bar_angle=args.bar_angle,
+            bar_color=tuple(args.bar_color) if args.bar_color else None, bar_length=args.bar_length,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"vidray synthetic: {exc}") from None
     dataset = write_synthetic_dataset(args.root or default_root(), spec)
     print(f"synthetic dataset at {dataset.root}: classes {', '.join(dataset.classes)}")
     for split, csv in dataset.csv.items():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidray.data import EncodedVideo, Kinetics, make_clip_sampler
-from vidray.data.synthetic import MOTIONS, SyntheticSpec, render_motion
+from vidray.data.synthetic import MOTIONS, SyntheticSpec, render_motion, write_synthetic_dataset
 
 
 def test_written_in_kinetics_layout_with_audio(synthetic_dataset):
@@ -63,3 +63,28 @@ def test_plain_background_and_fixed_angle_leave_only_colour_position_and_motion_
         assert len(columns) <= 6  # a vertical bar: a few columns wide, whatever the video
     with pytest.raises(ValueError, match="background"):
         SyntheticSpec(background="stripes")
+
+
+def test_a_fixed_bar_colour_is_the_same_in_every_video_and_the_spec_is_reused(tmp_path):
+    rng = np.random.default_rng(2)
+    videos = [render_motion(MOTIONS[1], 48, 48, 2, rng, background="plain", bar_color=(200, 10, 30)) for _ in range(3)]
+    for frames in videos:
+        bar = (frames[0] != 60).any(-1)
+        assert bar.any() and (frames[0][bar] == [200, 10, 30]).all()
+    with pytest.raises(ValueError, match="bar_color"):
+        SyntheticSpec(bar_color=(300, 0, 0))
+    spec = SyntheticSpec(num_classes=2, train_per_class=1, val_per_class=1, height=16, width=16, bar_color=(255, 255, 255))
+    write_synthetic_dataset(str(tmp_path), spec)
+    first = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.mp4")}
+    write_synthetic_dataset(str(tmp_path), spec)  # the JSON spec (a list) still equals the tuple: reused
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.mp4")} == first
+
+
+def test_a_full_length_vertical_bar_is_a_stripe_through_every_row():
+    frames = render_motion(MOTIONS[0], 48, 48, 3, np.random.default_rng(0), background="plain", bar_angle=90.0,
+                           bar_length=1.0)
+    for frame in frames:  # no vertical position for a model to tell videos apart by
+        bar = (frame != 60).any(-1)
+        assert (bar.sum(1) == bar.sum(1)[0]).all() and bar.sum(1)[0] >= 2
+    with pytest.raises(ValueError, match="bar_length"):
+        SyntheticSpec(bar_length=0.0)

@@ -36,6 +36,8 @@ class SyntheticConfig(Config):
     seed: int = 0
     background: Literal["texture", "plain"] = "texture"  # plain: no per-video texture (for SSL)
     bar_angle: float | None = None  # degrees; None: random per video
+    bar_color: tuple[int, int, int] | None = None  # RGB; None: random per video
+    bar_length: float = Field(0.45, gt=0, le=2)  # of the shorter side; 1 with bar_angle 90: a full-height stripe
 
     def spec(self) -> SyntheticSpec:
         return SyntheticSpec(**self.model_dump(exclude={"root"}))

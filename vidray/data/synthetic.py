@@ -59,6 +59,8 @@ class SyntheticSpec:
     audio_sample_rate: int = 16000
     background: str = "texture"  # "texture": a random texture per video; "plain": one grey for all
     bar_angle: float | None = None  # degrees; None: random per video (translating bars)
+    bar_color: tuple[int, int, int] | None = None  # RGB; None: random per video
+    bar_length: float = 0.45  # of the frame's shorter side; >= 1 with bar_angle 90: a full-height stripe
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_classes <= len(MOTIONS):
@@ -69,6 +71,10 @@ class SyntheticSpec:
             raise ValueError("fps and duration must be positive and the per-class counts non-negative")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
+        if not 0 < self.bar_length <= 2:
+            raise ValueError(f"bar_length must be in (0, 2] (a fraction of the shorter side), got {self.bar_length}")
+        if self.bar_color is not None and (len(self.bar_color) != 3 or not all(0 <= c <= 255 for c in self.bar_color)):
+            raise ValueError(f"bar_color must be three values in 0..255, got {self.bar_color!r}")
 
     @property
     def classes(self) -> list[str]:
@@ -99,7 +105,7 @@ def write_synthetic_dataset(root: str, spec: SyntheticSpec | None = None, worker
         video_dir={s: vio.join(root, s) for s in SPLITS},
     )
     manifest = vio.join(root, MANIFEST)
-    if vio.exists(manifest) and json.loads(vio.read_text(manifest)) == asdict(spec):
+    if vio.exists(manifest) and json.loads(vio.read_text(manifest)) == json.loads(json.dumps(asdict(spec))):
         logger.info("reusing synthetic dataset at %s", root)
         return dataset
     rng = np.random.default_rng(spec.seed)
@@ -126,7 +132,8 @@ def write_synthetic_dataset(root: str, spec: SyntheticSpec | None = None, worker
 def _write_clip(spec: SyntheticSpec, path: str, label: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     frames = render_motion(MOTIONS[label], spec.height, spec.width, round(spec.duration * spec.fps), rng,
-                           background=spec.background, bar_angle=spec.bar_angle)
+                           background=spec.background, bar_angle=spec.bar_angle, bar_color=spec.bar_color,
+                           bar_length=spec.bar_length)
     audio = _tone(rng, spec.duration, spec.audio_sample_rate)
     write_video(path, frames, fps=spec.fps, audio=audio, audio_sample_rate=spec.audio_sample_rate)
 
@@ -139,17 +146,20 @@ def render_motion(
     rng: np.random.Generator,
     background: str = "texture",
     bar_angle: float | None = None,
+    bar_color: tuple[int, int, int] | None = None,
+    bar_length: float = 0.45,
 ) -> np.ndarray:
     """uint8 ``[T, H, W, 3]`` frames of a bar moving as ``motion`` says, from a random start.
 
-    A per-video texture and bar angle are cues that tell videos apart without their motion:
-    self-supervised methods latch onto them, so ``background="plain"`` and a fixed
-    ``bar_angle`` leave the motion as what two clips of a video share.
+    A per-video texture, bar angle, bar colour and (for a short bar) its position across the motion
+    are cues that tell videos apart without their motion: self-supervised methods latch onto them.
+    ``background="plain"``, ``bar_angle=90``, a fixed ``bar_color`` and ``bar_length=1`` (a stripe
+    through the whole frame) leave the motion as what two clips of a video share.
     """
     _, kind, (a, b) = motion
     canvas = np.full((height, width, 3), 60, np.uint8) if background == "plain" else _background(rng, height, width)
-    colour = rng.integers(160, 256, size=3).astype(np.uint8)
-    length, thickness = 0.45 * min(height, width), max(2.0, 0.08 * min(height, width))
+    colour = np.array(bar_color if bar_color is not None else rng.integers(160, 256, size=3), dtype=np.uint8)
+    length, thickness = bar_length * min(height, width), max(2.0, 0.08 * min(height, width))
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     if kind == "translate":
