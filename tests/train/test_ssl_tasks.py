@@ -76,15 +76,33 @@ def test_an_encoder_of_another_architecture_is_refused_with_the_mismatch_named()
         load_encoder_state(model(), other.state_dict(), source="elsewhere")
 
 
-def test_a_linear_probe_trains_only_the_classifier_and_keeps_batch_norm_statistics():
+def test_a_linear_probe_trains_only_the_classifier_and_keeps_every_batch_norm_statistic():
     probe = LinearProbe(model())
     trainable = [name for name, p in probe.named_parameters() if p.requires_grad]
-    assert trainable == ["model.blocks.5.proj.weight", "model.blocks.5.proj.bias"]
+    assert trainable == ["model.blocks.5.proj.1.weight", "model.blocks.5.proj.1.bias"]
     probe.train()
-    norms = [m for m in probe.modules() if isinstance(m, torch.nn.BatchNorm3d)]
-    before = norms[0].running_mean.clone()
+    frozen = [m for m in probe.model.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    assert any("blocks.5" in name for name, m in probe.model.named_modules() if m in frozen)  # X3D's head has one
+    before = [m.running_mean.clone() for m in frozen]
     probe(torch.randn(2, 3, 4, 32, 32))
-    torch.testing.assert_close(norms[0].running_mean, before)
+    for norm, mean in zip(frozen, before):
+        torch.testing.assert_close(norm.running_mean, mean)
+
+
+def test_the_probe_standardises_features_and_folds_into_a_plain_classifier():
+    torch.manual_seed(0)
+    probe = LinearProbe(model())
+    probe.train()
+    for _ in range(20):  # the feature statistics settle (momentum 0.1)
+        probe(torch.randn(8, 3, 4, 32, 32) * 3 + 1)
+    probe.eval()
+    clips = torch.randn(4, 3, 4, 32, 32) * 3 + 1
+    classifier = probe.classifier().eval()
+    assert isinstance(classifier.blocks[5].proj, torch.nn.Linear)
+    assert set(classifier.state_dict()) == set(model().state_dict())  # the architecture PyTorchVideo checkpoints have
+    torch.testing.assert_close(classifier(clips), probe(clips), rtol=1e-4, atol=1e-5)
+    norm = probe.model.blocks[5].proj[0].norm
+    assert norm.running_var.mean() > 0 and not torch.allclose(norm.running_var, torch.ones_like(norm.running_var))
 
 
 def experiment(**overrides) -> dict:
@@ -112,3 +130,14 @@ def test_a_queue_not_divisible_by_the_global_batch_is_refused():
     job = experiment(task={"name": "moco", "args": {"queue_size": 100}}, batch_size=8, scaling={"num_workers": 2})
     with pytest.raises(ConfigError, match="queue_size: 100 is not a multiple of the global batch 16"):
         load_config(job, ExperimentConfig)
+
+
+def test_without_feature_norm_the_probe_trains_the_plain_classifier_on_raw_features():
+    torch.manual_seed(0)
+    probe = LinearProbe(model(), feature_norm=False)
+    assert [n for n, p in probe.named_parameters() if p.requires_grad] == ["model.blocks.5.proj.1.weight", "model.blocks.5.proj.1.bias"]
+    probe.eval()
+    clips = torch.randn(2, 3, 4, 32, 32)
+    classifier = probe.classifier().eval()
+    torch.testing.assert_close(classifier(clips), probe(clips))
+    torch.testing.assert_close(classifier.blocks[5].proj.weight, probe.model.blocks[5].proj[1].weight)

@@ -10,6 +10,7 @@ a linear probe (:class:`LinearProbe`) or not for fine-tuning.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping
 
 import torch
@@ -57,23 +58,61 @@ def load_encoder_state(model: nn.Module, encoder_state: Mapping[str, torch.Tenso
         )
 
 
-class LinearProbe(nn.Module):
-    """``model`` with everything but its classifier frozen: no gradients, batch norms in eval mode."""
+class FeatureNorm(nn.Module):
+    """Standardises the classifier's input features (a batch norm without scale or shift, over the
+    last dimension): a linear probe then trains at one learning rate whatever the encoder's feature
+    scale, as in MoCo v3's and MAE's probes. It folds into the classifier afterwards."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(dim, affine=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.norm(features.reshape(-1, features.shape[-1])).reshape(features.shape)
+
+
+class LinearProbe(nn.Module):
+    """``model`` with everything but its classifier frozen: no gradients, batch norms in eval mode
+    (the head's too), and, with ``feature_norm``, the classifier's input standardised by a
+    :class:`FeatureNorm`.
+
+    :meth:`classifier` returns the trained model in its own architecture, the feature
+    normalisation folded into the classifier's weights (same outputs in eval mode).
+    """
+
+    def __init__(self, model: nn.Module, feature_norm: bool = True) -> None:
         super().__init__()
         self.model = model
-        _, self.head = classifier_head(model)
+        self.head_name, self.head = classifier_head(model)
         for parameter in model.parameters():
             parameter.requires_grad = False
-        for parameter in self.head.proj.parameters():
+        proj = self.head.proj
+        for parameter in proj.parameters():
             parameter.requires_grad = True
+        self.head.proj = nn.Sequential(FeatureNorm(proj.in_features) if feature_norm else nn.Identity(), proj)
 
     def train(self, mode: bool = True) -> "LinearProbe":
-        super().train(mode)
-        self.model.eval()  # frozen statistics
-        self.head.train(mode)  # its dropout still applies
+        self.training = mode
+        self.model.eval()  # frozen statistics, the head's included
+        self.head.proj.train(mode)  # the feature statistics are learned
+        if isinstance(getattr(self.head, "dropout", None), nn.Module):
+            self.head.dropout.train(mode)  # dropout before the classifier still applies
         return self
 
     def forward(self, *args: Any) -> torch.Tensor:
         return self.model(*args)
+
+    def classifier(self) -> nn.Module:
+        """A copy of the model with a plain linear classifier: weights ``W / s`` and bias ``b - W m / s``
+        for the learned feature mean ``m`` and deviation ``s``."""
+        norm, proj = self.head.proj
+        model = copy.deepcopy(self.model)
+        head = model.get_submodule(self.head_name)
+        head.proj = copy.deepcopy(proj)
+        if isinstance(norm, FeatureNorm):
+            scale = torch.rsqrt(norm.norm.running_var + norm.norm.eps)
+            with torch.no_grad():
+                head.proj.weight.mul_(scale)
+                head.proj.bias.sub_(head.proj.weight @ norm.norm.running_mean)
+        model.requires_grad_(True)
+        return model

@@ -150,6 +150,10 @@ class ClassificationTask(Task):
             encoder initialises the model (fine-tuning, or a linear probe with ``freeze_encoder``);
             the run is tagged with the pretraining run.
         freeze_encoder: train only the classifier (linear probe); batch norms keep their statistics.
+        feature_norm: with ``freeze_encoder``, standardise the frozen features before the classifier
+            (a batch norm without scale and shift, folded into the saved classifier), as MoCo v3's and
+            MAE's probes do: the probe's learning rate then does not depend on the encoder's feature
+            scale. ``false``: the classifier sees raw features (PySlowFast's protocol).
         mean, std: see :class:`Task`.
     """
 
@@ -164,11 +168,12 @@ class ClassificationTask(Task):
         loss: dict[str, Any] | None = None,
         encoder_checkpoint: str | None = None,
         freeze_encoder: bool = False,
+        feature_norm: bool = True,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
         super().__init__(mean, std)
-        self.encoder_checkpoint, self.freeze_encoder = encoder_checkpoint, freeze_encoder
+        self.encoder_checkpoint, self.freeze_encoder, self.feature_norm = encoder_checkpoint, freeze_encoder, feature_norm
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"task classification: label_smoothing must be in [0, 1), got {label_smoothing}")
         if mixup_alpha < 0 or cutmix_alpha < 0:
@@ -202,7 +207,7 @@ class ClassificationTask(Task):
                 num_classes=context.num_classes,
             )
             self.mix_prob = mix_prob
-        return LinearProbe(model) if self.freeze_encoder else model
+        return LinearProbe(model, self.feature_norm) if self.freeze_encoder else model
 
     def _build_loss(self) -> nn.Module:
         if self.loss_config is not None:
@@ -242,7 +247,7 @@ class ClassificationTask(Task):
         return ClassificationEvaluator(self, num_videos, expected_views)
 
     def deployable(self, module: nn.Module) -> nn.Module:
-        return module.model if isinstance(module, LinearProbe) else module
+        return module.classifier() if isinstance(module, LinearProbe) else module
 
 
 def strip_output_activation(model: nn.Module) -> None:
