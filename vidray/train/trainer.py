@@ -43,6 +43,7 @@ from vidray.tracking.store import resolve_tracking_uri
 from vidray.train.checkpoints import latest_checkpoint, load_state, read_state
 from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.engine import train_loop_per_worker
+from vidray.train.pretrained import CHECKPOINT_TAG, pin_pretrained_encoder
 from vidray.train.tasks import TASKS, Task, TaskContext
 
 logger = logging.getLogger(__name__)
@@ -90,12 +91,13 @@ def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str
     run continues too.
     """
     resume_state = read_state(resume) if resume else None
+    config, lineage = pin_pretrained_encoder(config)
     train_data, val_data = _datasets(config)
     plan = _plan(config, train_data, val_data)
     if resume_state is not None:
         _check_resumable(config, plan, resume_state, resume)
 
-    run = _tracking_run(config, config_text, train_data, resume_state)
+    run = _tracking_run(config, config_text, train_data, resume_state, lineage)
     try:
         result = _train(config, run, plan, train_data, val_data, resume)
         final = _log_final_model(config, run, result.checkpoint)
@@ -103,7 +105,7 @@ def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str
         run.finish("FAILED")
         raise
     checkpoint = checkpoint_uri(result.checkpoint)
-    run.set_tags({"vidray.checkpoint": checkpoint})
+    run.set_tags({CHECKPOINT_TAG: checkpoint})
     run.finish("FINISHED")
     return FitResult(
         run_id=run.run_id,
@@ -166,14 +168,22 @@ def _plan(config: ExperimentConfig, train: LabeledVideoDataset, val: LabeledVide
 
 
 def _input_shape(dataset: LabeledVideoDataset) -> tuple[int, ...]:
-    """The ``[C, T, H, W]`` of a training clip: decodes one, which also proves the data path works."""
+    """The ``[C, T, H, W]`` of a training clip (``[V, C, T, H, W]`` for samples of ``V`` views, as the
+    self-supervised tasks train on): decodes one, which also proves the data path works."""
     for video_index, slot in dataset.clip_order(0)[:16]:
         sample = dataset.load_clip(video_index, slot, 0)
         if sample is not None:
             video = sample.get("video")
-            if not isinstance(video, torch.Tensor) or video.dim() != 4:
-                raise DataError(f"data.train: samples must hold a 'video' tensor [C, T, H, W], got {type(video).__name__}")
-            return tuple(video.shape)
+            views = video if isinstance(video, (list, tuple)) else [video]
+            shapes = {tuple(v.shape) if isinstance(v, torch.Tensor) and v.dim() == 4 else None for v in views}
+            if None in shapes or len(shapes) != 1:
+                got = [list(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for v in views]
+                raise DataError(
+                    f"data.train: samples must hold a 'video' tensor [C, T, H, W] or a list of views of one "
+                    f"shape, got {got}"
+                )
+            (shape,) = shapes
+            return (len(views), *shape) if isinstance(video, (list, tuple)) else shape
     raise DataError("data.train: the first 16 clips could not be decoded; see the log for each video's error")
 
 
@@ -196,8 +206,13 @@ def _deployable(config: ExperimentConfig, num_classes: int, classes: list[str] |
 
 
 def _tracking_run(
-    config: ExperimentConfig, config_text: str | None, train: LabeledVideoDataset, resume_state: dict[str, Any] | None
+    config: ExperimentConfig,
+    config_text: str | None,
+    train: LabeledVideoDataset,
+    resume_state: dict[str, Any] | None,
+    lineage: dict[str, str],
 ) -> RunHandle:
+    """A new run (tagged with the pretraining run it starts from, if any), or the resumed one."""
     if resume_state is not None and resume_state.get("mlflow_run_id"):
         run = resume_run(resolve_tracking_uri(config.tracking), resume_state["mlflow_run_id"])
         run.set_tags({"vidray.resumed_from": resume_state["folder"]})
@@ -206,20 +221,10 @@ def _tracking_run(
     tags = run_tags(
         config_hash=config_hash(dumped),
         manifest_hash=VideoManifest.from_dataset(train).sha256(),
-        extra={"vidray.task": config.task.name, "vidray.model": config.model.name, **_pretraining_tags(config)},
+        extra={"vidray.task": config.task.name, "vidray.model": config.model.name, **lineage},
     )
     text = config_text if config_text is not None else _yaml(dumped)
     return start_run(config.tracking, name=config.name, params=flatten_params(dumped), tags=tags, config_text=text)
-
-
-def _pretraining_tags(config: ExperimentConfig) -> dict[str, str]:
-    """Links a run that starts from a pretrained encoder to the run that trained it; a missing
-    checkpoint fails here, before the run exists."""
-    source = config.task.args.get("encoder_checkpoint")
-    if not source:
-        return {}
-    state = read_state(source)
-    return {"vidray.encoder_checkpoint": state["folder"], "vidray.pretraining_run": state.get("mlflow_run_id", "")}
 
 
 def _yaml(data: dict[str, Any]) -> str:
