@@ -21,6 +21,7 @@ from vidray.models.registry import KINETICS_MEAN, KINETICS_STD
 from vidray.train.config import ExperimentConfig
 from vidray.train.experiment import load_experiment
 from vidray.train.inputs import ClipToModelInput
+from vidray.train.ssl import views_per_sample
 from vidray.transforms.compose import build_transform
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
@@ -61,6 +62,28 @@ PUBLISHED = {
     "ssv2_slowfast_r50.yaml": Published(64, 0.1, 30, 32, 224, 256, 3),
     # Charades/pytorchvideo/SLOWFAST_8x8_R50.yaml: one machine.
     "charades_slowfast_r50.yaml": Published(64, 0.25, 60, 32, 224, 256, 30),
+    # contrastive_ssl/linear_k400_Slow_8x8_R50_syn0.yaml and finetune_ucf_Slow_R50_syn0.yaml: one machine.
+    "kinetics400_linear_slow_r50.yaml": Published(64, 0.5, 60, 8, 224, 256, 30),
+    "ucf101_finetune_slow_r50.yaml": Published(64, 0.005, 200, 8, 224, 256, 30),
+}
+
+
+@dataclass(frozen=True)
+class PublishedSSL:
+    """A pretraining recipe's numbers (contrastive_ssl/{SimCLR,MoCo,BYOL}_SlowR50_8x8.yaml): per 8-GPU
+    machine 64 videos at BASE_LR, lr linear in machines; the recipes use 8 machines."""
+
+    task: str
+    views: int  # TRAIN_CROP_NUM_TEMPORAL (rho)
+    optimizer: str
+    lr_per_machine: float
+    task_args: dict
+
+
+SSL_PUBLISHED = {
+    "kinetics400_simclr_slow_r50.yaml": PublishedSSL("simclr", 4, "lars", 1.2, {"temperature": 0.1, "mlp_dims": [2048, 2048, 128]}),
+    "kinetics400_byol_slow_r50.yaml": PublishedSSL("byol", 2, "lars", 0.6, {"mlp_dims": [4096, 256], "momentum": 0.996}),
+    "kinetics400_moco_slow_r50.yaml": PublishedSSL("moco", 4, "sgd", 0.1, {"temperature": 0.1, "momentum": 0.994}),
 }
 SYNTHETIC = ("x3d_xs_synthetic.yaml", "c2d_synthetic.yaml")
 RAW_FRAME = (240, 320)  # height, width of a decoded source frame (UCF101 / SSv2 size: the crops upscale it)
@@ -78,9 +101,10 @@ def _pipeline_clip(data: DataConfig, aug_index: int = 0) -> torch.Tensor:
     to a random uint8 ``[3, T, H, W]`` clip (all frames of a window when ``frames_per_clip`` is unset)."""
     height, width = (data.synthetic.height, data.synthetic.width) if data.synthetic is not None else RAW_FRAME
     frames = data.frames_per_clip or 48
-    sample = {"video": torch.randint(0, 256, (3, frames, height, width), dtype=torch.uint8), "aug_index": aug_index}
+    clips = [torch.randint(0, 256, (3, frames, height, width), dtype=torch.uint8) for _ in range(views_per_sample(data))]
+    sample = {"video": clips if len(clips) > 1 else clips[0], "aug_index": aug_index}
     transform = build_transform(data.transform) if data.transform is not None else (lambda s: s)
-    return transform(sample)["video"]
+    return transform(sample)["video"]  # a list of views for the self-supervised recipes
 
 
 def _temporal_convs(model: nn.Module) -> list[str]:
@@ -152,8 +176,9 @@ def test_model_builds_and_takes_the_pipelines_clips(path: Path) -> None:
     spec = spec_of(config.model.name)
     to_input = ClipToModelInput(KINETICS_MEAN, KINETICS_STD, "cpu", spec.input if spec is not None else None)
     torch.manual_seed(0)
-    for data in (config.data.train, config.data.val):
-        batch = to_input(_pipeline_clip(data).unsqueeze(0))
+    for data in filter(None, (config.data.train, config.data.val)):
+        clip = _pipeline_clip(data)
+        batch = to_input((clip[0] if isinstance(clip, list) else clip).unsqueeze(0))
         if spec is not None:
             spec.input.check(batch, config.model.name)  # zoo models are too big to run here
         else:
@@ -187,3 +212,18 @@ def test_embedded_defaults_are_the_x3d_synthetic_config_written_out(monkeypatch)
     written, _ = load_experiment(str(CONFIGS / "x3d_xs_synthetic.yaml"))
     embedded = ExperimentConfig().model_dump(mode="json")
     assert {**written.model_dump(mode="json"), "name": embedded["name"]} == embedded
+
+
+@pytest.mark.parametrize("name", sorted(SSL_PUBLISHED))
+def test_pretraining_recipe_keeps_the_published_method_views_and_schedule(name: str) -> None:
+    config, published = _recipe(name), SSL_PUBLISHED[name]
+    machines = 8
+    assert config.batch_size * config.scaling.num_workers == 64 * machines and config.scaling.use_gpu
+    assert (config.task.name, views_per_sample(config.data.train), config.optimizer.name) == (
+        published.task, published.views, published.optimizer)
+    assert float(config.optimizer.args["lr"]) == pytest.approx(published.lr_per_machine * machines)
+    assert {k: config.task.args[k] for k in published.task_args} == published.task_args
+    assert (config.epochs, config.scheduler.args["warmup_epochs"]) == (200, 35)
+    views = _pipeline_clip(config.data.train)
+    assert len(views) == published.views and all(v.shape == (3, 8, 224, 224) and v.dtype == torch.uint8 for v in views)
+    assert config.data.val is None and config.tracking.register_model  # the encoder is registered
