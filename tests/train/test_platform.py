@@ -11,6 +11,9 @@ Two jobs run once per module and several tests read their record:
   jobs must succeed and leave one continuous run, its metrics and model in
   MLflow, and the model must stay near chance, since single frames carry no
   class information in the synthetic data.
+
+The temporal model trains on the session's ``motion_dataset`` (a stripe moving right or
+left), the control on a smaller copy of it (a quarter of the training videos).
 """
 
 from __future__ import annotations
@@ -27,25 +30,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
-
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(900)  # the module's two training jobs run in its fixtures
-# ~5000 clips from 1024 videos: each video is seen 5 times, too few to memorise it (its bar's colour
-# and angle) instead of learning the motion; with a few hundred videos the model memorises them.
-EPOCHS = 5
+# 3 epochs of the 1024 training videos: the first checkpoint, the restart, evaluations after epochs 2 and 3.
+EPOCHS = 3
 EVAL_EVERY = 2
 CONTROL_EPOCHS = 2  # the single-frame control cannot learn the classes at any length; it runs shorter
 CONTROL_BUCKET = "vidray-control-runs"
-# Two classes (a bar moving right or left): learnable in minutes on 2 CPU cores; chance is 0.5.
-SPEC = dict(num_classes=2, train_per_class=512, val_per_class=32, height=48, width=48, fps=15.0, duration=2.0, seed=3)
+CONTROL_TRAIN_PER_CLASS = 128
 
 
-def experiment(root: Path, name: str, temporal: bool) -> dict:
+def experiment(root: Path, synthetic: dict, name: str, temporal: bool) -> dict:
     epochs = EPOCHS if temporal else CONTROL_EPOCHS - 1  # the control's last epoch is a resumed job
     crop = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
         {"name": "ShortSideScale", "args": {"size": 32}}, {"name": "CenterCrop", "args": {"size": 32}}]}}]
-    synthetic = {"root": str(root / "data"), **SPEC}
     model_args = {"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0, "depth_factor": 1.0, "dropout_rate": 0.5}
     if not temporal:
         model_args.update(stem_conv_kernel_size=[1, 3, 3], stage_conv_kernel_size=[[1, 3, 3]] * 4)
@@ -73,9 +71,16 @@ def experiment(root: Path, name: str, temporal: bool) -> dict:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("platform")
-    write_synthetic_dataset(str(root / "data"), SyntheticSpec(**SPEC))  # shared by both jobs
-    return root
+    return tmp_path_factory.mktemp("platform")  # MLflow store and checkpoints of both jobs
+
+
+@pytest.fixture(scope="module")
+def control_dataset(workspace, motion_dataset) -> dict:
+    from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
+
+    fields = {**motion_dataset, "root": str(workspace / "control-data"), "train_per_class": CONTROL_TRAIN_PER_CLASS}
+    write_synthetic_dataset(fields["root"], SyntheticSpec(**{k: v for k, v in fields.items() if k != "root"}))
+    return fields
 
 
 def kill_a_training_worker_after_first_checkpoint(workspace: Path, training: threading.Thread) -> int | None:
@@ -105,11 +110,11 @@ def first_epoch_logged(workspace: Path, experiment: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def temporal_run(ray_cluster, workspace):
+def temporal_run(ray_cluster, workspace, motion_dataset):
     from vidray.train import ExperimentConfig, fit
 
     ray_cluster.connect()
-    config = ExperimentConfig.model_validate(experiment(workspace, "temporal", temporal=True))
+    config = ExperimentConfig.model_validate(experiment(workspace, motion_dataset, "temporal", temporal=True))
     outcome: dict = {}
 
     def train() -> None:
@@ -128,14 +133,14 @@ def temporal_run(ray_cluster, workspace):
 
 
 @pytest.fixture(scope="module")
-def submitted_run(ray_cluster, workspace, s3_endpoint):
+def submitted_run(ray_cluster, workspace, control_dataset, s3_endpoint):
     """The control, submitted as a Ray job for its first epoch, then resumed from its S3
     checkpoint by a second job for the last one; returns both jobs' outcomes."""
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=CONTROL_BUCKET)
     config_file = workspace / "c2d.yaml"
-    config_file.write_text(yaml.safe_dump(experiment(workspace, "single-frame", temporal=False)))
+    config_file.write_text(yaml.safe_dump(experiment(workspace, control_dataset, "single-frame", temporal=False)))
     first = submit(ray_cluster, "--config", str(config_file))
     if first.returncode != 0:
         return first, None, workspace
@@ -224,7 +229,7 @@ def test_a_finished_run_resumes_from_its_s3_checkpoint_for_more_epochs(submitted
     (run,) = mlflow.search_runs([mlflow.get_experiment_by_name("single-frame").experiment_id])
     for key in ("epoch", "epoch/train_loss"):
         assert sorted(m.step for m in mlflow.get_metric_history(run.info.run_id, key)) == [1, 2], key
-    steps_per_epoch = SPEC["train_per_class"] * SPEC["num_classes"] // (2 * 8)  # 2 workers x batch 8
+    steps_per_epoch = CONTROL_TRAIN_PER_CLASS * 2 // (2 * 8)  # 2 classes; 2 workers x batch 8
     steps = [m.step for m in mlflow.get_metric_history(run.info.run_id, "train/loss")]
     assert sorted(steps) == list(range(1, CONTROL_EPOCHS * steps_per_epoch + 1))  # the step count continued
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=CONTROL_BUCKET)["Contents"]]
