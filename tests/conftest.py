@@ -36,14 +36,14 @@ def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory):
 def motion_dataset(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The dataset the end-to-end training tests share, as a config's ``synthetic`` section (written once).
 
-    Two classes, a stripe moving right or left (chance is 0.5), 1024 training and 64 validation
-    videos: a plain background and a full-height stripe of one colour, so the motion is all that
+    Two classes, a stripe moving right or left (chance is 0.5), 1024 training and 256 validation
+    videos (enough to tell accuracies 0.1 apart): a plain background and a full-height stripe of one colour, so the motion is all that
     tells the classes apart, and all that two clips of a video share (what self-supervised learning
     must find). Single frames carry no class information.
     """
     from vidray.data.synthetic import SyntheticSpec, write_synthetic_dataset
 
-    fields = dict(num_classes=2, train_per_class=512, val_per_class=32, height=48, width=48, fps=15.0, duration=2.0,
+    fields = dict(num_classes=2, train_per_class=512, val_per_class=128, height=48, width=48, fps=15.0, duration=2.0,
                   seed=3, background="plain", bar_angle=90.0, bar_color=(230, 230, 230), bar_length=1.0)
     root = str(tmp_path_factory.mktemp("motion"))
     write_synthetic_dataset(root, SyntheticSpec(**fields))

@@ -78,12 +78,16 @@ class PublishedSSL:
     optimizer: str
     lr_per_machine: float
     task_args: dict
+    clip: tuple[int, int, int, int] = (3, 8, 224, 224)  # Slow R50 8x8
 
 
 SSL_PUBLISHED = {
     "kinetics400_simclr_slow_r50.yaml": PublishedSSL("simclr", 4, "lars", 1.2, {"temperature": 0.1, "mlp_dims": [2048, 2048, 128]}),
     "kinetics400_byol_slow_r50.yaml": PublishedSSL("byol", 2, "lars", 0.6, {"mlp_dims": [4096, 256], "momentum": 0.996}),
     "kinetics400_moco_slow_r50.yaml": PublishedSSL("moco", 4, "sgd", 0.1, {"temperature": 0.1, "momentum": 0.994}),
+    # The BYOL recipe with X3D-S's input (Kinetics/X3D_S.yaml: 13 frames, 160 crops); no X3D SSL recipe is published.
+    "kinetics400_byol_x3d_s.yaml": PublishedSSL("byol", 2, "lars", 0.6, {"mlp_dims": [4096, 256], "momentum": 0.996},
+                                                (3, 13, 160, 160)),
 }
 SYNTHETIC = ("x3d_xs_synthetic.yaml", "c2d_synthetic.yaml")
 RAW_FRAME = (240, 320)  # height, width of a decoded source frame (UCF101 / SSv2 size: the crops upscale it)
@@ -225,5 +229,5 @@ def test_pretraining_recipe_keeps_the_published_method_views_and_schedule(name: 
     assert {k: config.task.args[k] for k in published.task_args} == published.task_args
     assert (config.epochs, config.scheduler.args["warmup_epochs"]) == (200, 35)
     views = _pipeline_clip(config.data.train)
-    assert len(views) == published.views and all(v.shape == (3, 8, 224, 224) and v.dtype == torch.uint8 for v in views)
+    assert len(views) == published.views and all(v.shape == published.clip and v.dtype == torch.uint8 for v in views)
     assert config.data.val is None and config.tracking.register_model  # the encoder is registered
