@@ -25,8 +25,8 @@ third of the CPU (measured with ``benchmarks/ingest.py``).
 Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
 to its device; the views of a multi-clip sample (``random_multi``, for
 self-supervised methods) are stacked to ``[V, C, T, H, W]``. Videos that
-cannot be read are skipped in the task, logged,
-and counted in :class:`~vidray.ingest.state.IngestState`; the epoch goes on.
+cannot be read are skipped in the task, logged, and counted in
+:class:`~vidray.ingest.state.IngestState`; the epoch goes on.
 """
 
 from __future__ import annotations
