@@ -2,19 +2,21 @@
 
 Two measurements, each a ratio taken in one run on a local Ray:
 
-* ``scaling``: clips/s out of :func:`vidray.ingest.clips.clip_dataset` with 1
+* ``scaling``: clips/s out of :meth:`vidray.ingest.clips.ClipSource.epoch` with 1
   and with 2 concurrent decode tasks (one CPU each, FFmpeg and torch single-threaded,
-  tasks sized by time as in training), consumed by the driver without further
+  tasks sized by time and output in order, as in training), consumed by the driver without further
   work; whole epochs of warm worker processes, timed from the first request to
   the last clip. The same clips decoded by 1 and 2 plain forked processes give
   the machine's own ceiling (a shared 2-vCPU VM does not always scale 2x).
   Settings alternate; the best of ``--repeats`` epochs each. Target: >= 1.7x on 2 cores.
-* ``feed``: training clips/s of the same model, batch and data fed two ways:
-  a plain loop over ``torch.utils.data.DataLoader`` (1 worker process), and a
-  Ray Train worker reading ``ray.train.get_dataset_shard`` (1 decode task at a time):
-  the vidray path. Both train with one torch thread, so each setup holds one
-  core for training and one for decoding; steps are timed after a warm-up.
-  Target: Ray/DataLoader >= 0.9x (Ray costs no throughput).
+* ``feed``: training clips/s of the same model, batch and data fed three ways:
+  a plain loop over ``torch.utils.data.DataLoader`` (1 worker process); a Ray
+  Train worker decoding its shard as the engine does (1 decode task at a time,
+  clips in order, torch's deterministic algorithms: the reproducible vidray
+  path); and the same with Ray Data free to reorder (what reproducibility costs).
+  All train with one torch thread, so each setup holds one core for training
+  and one for decoding; steps are timed after a warm-up.
+  Target: reproducible Ray / DataLoader >= 0.9x (Ray costs no throughput).
 
     python benchmarks/ingest.py                 # both
     python benchmarks/ingest.py --only scaling
@@ -39,7 +41,7 @@ from vidray.config import ComponentConfig
 from vidray.data import LabeledVideoDataset
 from vidray.data.collate import collate_skipping_none
 from vidray.data.config import DataConfig, SyntheticConfig, build_dataset
-from vidray.ingest.clips import clip_dataset
+from vidray.ingest.clips import ClipSource
 from vidray.ingest.state import create_ingest_state
 
 CROP = 96
@@ -93,7 +95,7 @@ def fork_decoders(data: LabeledVideoDataset) -> dict[int, Any]:
 
 def scaling(data: LabeledVideoDataset, pools: dict[int, Any], repeats: int) -> None:
     state = create_ingest_state()
-    pipelines = {n: clip_dataset(data, name=f"scaling{n}", state=state, decode_workers=n) for n in (1, 2)}
+    pipelines = {n: ClipSource.create(data, name=f"scaling{n}", state=state, decode_workers=n).epoch(0) for n in (1, 2)}
     best: dict[str, float] = {}
     for repeat in range(repeats + 1):  # the first pass warms processes and page cache: not counted
         for n in (1, 2):
@@ -148,24 +150,30 @@ def feed_from_dataloader(data: LabeledVideoDataset, batch: int, warmup: int, ste
     return train_steps(loader, warmup, steps)
 
 
-def feed_from_ray(data: LabeledVideoDataset, batch: int, warmup: int, steps: int) -> float:
+def feed_from_ray(data: LabeledVideoDataset, batch: int, warmup: int, steps: int, ordered: bool) -> float:
     from ray.train.torch import TorchTrainer
 
     def loop(config: dict) -> None:
         torch.set_num_threads(1)
-        shard = ray.train.get_dataset_shard("train")
-        rate = train_steps(shard.iter_torch_batches(batch_size=config["batch"], prefetch_batches=2),
+        clips = config["source"].epoch(0)  # this worker's shard, as the engine takes it
+        if config["ordered"]:
+            torch.use_deterministic_algorithms(True)  # as the engine does
+            torch.utils.deterministic.fill_uninitialized_memory = False
+        else:
+            clips.context.execution_options.preserve_order = False
+        rate = train_steps(clips.iter_torch_batches(batch_size=config["batch"], prefetch_batches=2),
                            config["warmup"], config["steps"])
         with open(config["result"], "w") as file:  # same machine: the driver reads it back
             file.write(str(rate))
 
     result = os.path.join(tempfile.mkdtemp(prefix="vidray-bench-"), "clips_per_s")
+    source = ClipSource.create(data, name="feed", decode_workers=1)
     trainer = TorchTrainer(
         loop,
-        train_loop_config={"batch": batch, "warmup": warmup, "steps": steps, "result": result},
+        train_loop_config={"batch": batch, "warmup": warmup, "steps": steps, "result": result, "source": source,
+                           "ordered": ordered},
         scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": 1}),
         run_config=ray.train.RunConfig(storage_path=tempfile.mkdtemp(prefix="vidray-bench-")),
-        datasets={"train": clip_dataset(data, name="feed", decode_workers=1)},
     )
     trainer.fit()
     with open(result) as file:
@@ -173,16 +181,19 @@ def feed_from_ray(data: LabeledVideoDataset, batch: int, warmup: int, steps: int
 
 
 def feed(data: LabeledVideoDataset, repeats: int, batch: int, warmup: int, steps: int) -> None:
-    rates: dict[str, list[float]] = {"DataLoader": [], "Ray Data + Ray Train": []}
+    reproducible, unordered = "Ray, reproducible", "Ray, unordered"
+    rates: dict[str, list[float]] = {"DataLoader": [], reproducible: [], unordered: []}
     for _ in range(repeats):
         rates["DataLoader"].append(feed_from_dataloader(data, batch, warmup, steps))
-        rates["Ray Data + Ray Train"].append(feed_from_ray(data, batch, warmup, steps))
+        rates[reproducible].append(feed_from_ray(data, batch, warmup, steps, ordered=True))
+        rates[unordered].append(feed_from_ray(data, batch, warmup, steps, ordered=False))
     print(f"\ntraining feed (batch {batch}, {steps} timed steps after {warmup}, median of {repeats})")
     print(f"  {'fed by':<22} {'clips/s':>8}   runs")
     for name, values in rates.items():
         print(f"  {name:<22} {statistics.median(values):>8.1f}   {', '.join(f'{v:.1f}' for v in values)}")
-    ratio = statistics.median(rates["Ray Data + Ray Train"]) / statistics.median(rates["DataLoader"])
-    print(f"  Ray / DataLoader: {ratio:.2f}x (target >= 0.9x)")
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"  reproducible Ray / DataLoader: {median[reproducible] / median['DataLoader']:.2f}x (target >= 0.9x)")
+    print(f"  reproducible / unordered Ray: {median[reproducible] / median[unordered]:.2f}x (the cost of determinism)")
 
 
 def main() -> None:

@@ -110,6 +110,26 @@ class LocalRayCluster:
             ray.init(address=self.address, log_to_driver=False)
 
 
+def _wait_for_nodes(cluster: LocalRayCluster, nodes: int, cpus: float, timeout_s: float = 120) -> None:
+    """Until the cluster shows ``nodes`` live nodes with ``cpus`` CPUs in all (a node registers with
+    the head asynchronously after ``ray start`` returns); fails the session naming what it saw."""
+    import time
+
+    import ray
+
+    cluster.connect()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = [node for node in ray.nodes() if node["Alive"]]
+        total = sum(node["Resources"].get("CPU", 0.0) for node in alive)
+        if len(alive) == nodes and total == cpus:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"local Ray cluster: {len(alive)} live nodes with {total:g} CPUs after {timeout_s} s, "
+                        f"expected {nodes} with {cpus:g}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCluster]:
     """A head node plus one worker node (2 logical CPUs each), with the job API on loopback.
@@ -132,6 +152,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCl
         pytest.fail(f"cluster/local/start.sh failed:\n{started.stdout}\n{started.stderr}")
     cluster = LocalRayCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}", state_dir)
     try:
+        _wait_for_nodes(cluster, nodes=2, cpus=4)
         yield cluster
     finally:
         import ray

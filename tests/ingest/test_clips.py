@@ -1,4 +1,4 @@
-"""Ray Data ingestion on a real two-node Ray cluster: clips, epochs, splits, skipped videos."""
+"""Ray Data ingestion on a real two-node Ray cluster: clips, epochs, shards, order, skipped videos."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch.utils.data import SequentialSampler
 
 from vidray.data import DATASETS, VideoManifest, make_clip_sampler, read_manifest, write_manifest
 from vidray.errors import DataError
-from vidray.ingest.clips import MIN_TASKS_PER_WORKER, clip_dataset, clips_per_task_for
+from vidray.ingest.clips import MIN_TASKS_PER_WORKER, ClipSource, clip_dataset, clips_per_task_for
 from vidray.ingest.state import create_ingest_state
 
 CROP = [
@@ -59,7 +59,7 @@ def test_clips_are_uint8_and_labelled_and_a_corrupt_video_is_skipped_and_counted
     ray_cluster.connect()
     state = create_ingest_state()
     dataset = build(manifest, make_clip_sampler("random", 1.0))
-    clips = clip_dataset(dataset, name="train", state=state, decode_workers=2, clips_per_task=2)
+    clips = clip_dataset(dataset, name="train", state=state, decode_workers=2, clips_per_task=2)  # epoch 0
     batch = next(iter(clips.iter_batches(batch_size=4, batch_format="numpy")))
     assert batch["video"].dtype.name == "uint8" and batch["video"].shape[1:] == (3, 4, 32, 32)
     assert set(batch) == {"video", "label", "video_index", "clip_index", "aug_index"}
@@ -73,35 +73,57 @@ def test_clips_are_uint8_and_labelled_and_a_corrupt_video_is_skipped_and_counted
 
 def test_an_epoch_decodes_the_same_clips_on_every_pass_and_the_next_epoch_others(ray_cluster, manifest):
     ray_cluster.connect()
-    state = create_ingest_state()
-    clips = clip_dataset(build(manifest, make_clip_sampler("random", 1.0)), name="train", state=state, decode_workers=2)
-    first = sorted(rows(clips))
-    again = sorted(rows(clips))
-    ray.get(state.set_epoch.remote("train", 1))
-    next_epoch = sorted(rows(clips))
-    assert first == again  # whichever actor decodes a clip, epoch 0 is epoch 0
-    assert first != next_epoch  # new random clip positions in epoch 1
+    source = ClipSource.create(build(manifest, make_clip_sampler("random", 1.0)), name="train", decode_workers=2)
+    first = rows(source.epoch(0))
+    again = rows(source.epoch(0))
+    next_epoch = rows(source.epoch(1))
+    assert first == again  # whichever task decodes a clip, epoch 0 is epoch 0, in the same order
+    assert sorted(first) != sorted(next_epoch)  # new random clip positions in epoch 1
 
 
-def test_evaluation_split_across_workers_scores_every_view_exactly_once(ray_cluster, manifest):
+def test_a_shard_holds_the_same_clips_in_the_same_order_whatever_the_task_size_and_concurrency(ray_cluster, manifest):
+    ray_cluster.connect()
+    dataset = build(manifest, make_clip_sampler("random", 1.0))
+    shards = {}
+    for clips_per_task, decode_workers in ((1, 2), (3, 1), (5, 2)):  # 1-clip tasks finish in any order
+        source = ClipSource.create(dataset, name="train", decode_workers=decode_workers, clips_per_task=clips_per_task)
+        shards[clips_per_task] = [rows(source.epoch(2, rank=rank, world_size=2, equal=True)) for rank in (0, 1)]
+    assert shards[1] == shards[3] == shards[5]
+    order = dataset.clip_order(2)
+    readable = len(read_manifest(manifest).videos) - 1
+    for rank, shard in enumerate(shards[1]):  # every other clip of the epoch's order, from the rank on
+        expected = [order[i][0] for i in range(rank, (len(order) // 2) * 2, 2) if order[i][0] < readable]
+        assert [video for video, *_ in shard] == expected
+
+
+def test_evaluation_shards_score_every_view_exactly_once(ray_cluster, manifest):
     ray_cluster.connect()
     sampler = make_clip_sampler("constant_clips_per_video", 1.0, 2, augs_per_clip=2)
     dataset = build(manifest, sampler, video_sampler=SequentialSampler)
-    clips = clip_dataset(dataset, name="val", epoch=0, decode_workers=2, clips_per_task=3)
-    shards = clips.streaming_split(2, equal=False)
+    source = ClipSource.create(dataset, name="val", decode_workers=2, clips_per_task=3)
 
     @ray.remote(num_cpus=0)
-    def consume(shard) -> list[tuple[int, int, int]]:
+    def consume(rank: int) -> list[tuple[int, int, int]]:  # as a training worker does: its shard, in its process
         return [
             (int(v), int(c), int(a))
-            for batch in shard.iter_batches(batch_size=5, batch_format="numpy")
+            for batch in source.epoch(0, rank=rank, world_size=3).iter_batches(batch_size=5, batch_format="numpy")
             for v, c, a in zip(batch["video_index"], batch["clip_index"], batch["aug_index"])
         ]
 
-    views = [view for part in ray.get([consume.remote(shard) for shard in shards]) for view in part]
+    views = [view for part in ray.get([consume.remote(rank) for rank in range(3)]) for view in part]
     readable = len(read_manifest(manifest).videos) - 1
     expected = [(v, c, a) for v in range(readable) for c in range(2) for a in range(2)]
     assert sorted(views) == expected
+
+
+def test_shards_of_equal_size_drop_the_remainder_and_bad_ranks_are_refused(ray_cluster, manifest):
+    ray_cluster.connect()
+    source = ClipSource.create(build(manifest, make_clip_sampler("random", 1.0)), name="train", clips_per_task=2)
+    counts = [len(source.shard_numbers(rank, 3, equal=True)) for rank in range(3)]
+    assert counts == [source.num_clips // 3] * 3
+    assert sum(len(source.shard_numbers(rank, 3)) for rank in range(3)) == source.num_clips
+    with pytest.raises(ValueError, match="rank must be in"):
+        source.epoch(0, rank=2, world_size=2)
 
 
 def test_a_dataset_with_no_clips_is_an_error_before_any_work(ray_cluster, tmp_path):

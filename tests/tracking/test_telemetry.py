@@ -15,7 +15,7 @@ from vidray.tracking.telemetry import METRICS, IngestTelemetry, TrainTelemetry
 
 _SAMPLE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\{(?P<labels>.*)\}\s+(?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-EXPORT_SECONDS = 60  # Ray's agents export every 10 s; a loaded machine can take a few rounds
+EXPORT_SECONDS = 120  # each process exports to its node's agent every ~10 s, on its own schedule
 
 
 def test_outside_ray_records_nothing_and_raises_nothing():
@@ -75,13 +75,46 @@ def exported(ray_cluster):
     ingest = IngestTelemetry("val", run)
     enabled = ray.get([train_worker.remote(0), train_worker.remote(1), decode_actor.remote(ingest)])
     ports = [(node["NodeManagerAddress"], node["MetricsExportPort"]) for node in ray.nodes() if node["Alive"]]
-    expected = {series for spec in METRICS for series in spec.exported_series}
     deadline = time.monotonic() + EXPORT_SECONDS
-    while True:
+    while True:  # until every process's final values are in: each exports on its own schedule
         samples = [s for s in _scrape(ports) if s[1].get("run", "").startswith(run)]
-        if expected <= {name for name, _, _ in samples} or time.monotonic() > deadline:
+        missing = _not_yet_exported(run, samples)
+        if not missing:
             return run, enabled, samples
+        if time.monotonic() > deadline:
+            pytest.fail(f"after {EXPORT_SECONDS} s the metrics agents still lack {missing}")
         time.sleep(1.0)
+
+
+def _not_yet_exported(run: str, samples) -> list[str]:
+    """What the tests below assert that the scrape does not show yet (series, and the final values)."""
+    names = {name for name, _, _ in samples}
+    missing = sorted({series for spec in METRICS for series in spec.exported_series} - names)
+    rank1 = {name for name, tags, _ in samples if tags["run"] == f"{run}-rank1"}
+    missing += [f"{name} of rank 1" for name in sorted(RANK1_SERIES - rank1)]
+    for (name, labels), value in final_values(run).items():
+        found = [v for n, tags, v in samples if n == name and dict(labels).items() <= tags.items()]
+        if found != [value]:
+            missing.append(f"{name}{dict(labels)} == {value} (scraped: {found})")
+    return missing
+
+
+RANK1_SERIES = {"ray_vidray_train_step_seconds_bucket", "ray_vidray_train_step_seconds_sum",
+                "ray_vidray_train_step_seconds_count"}
+
+
+def final_values(run: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The values the workers above leave behind, by series and labels."""
+    rank0 = (("run", f"{run}-rank0"),)
+    return {
+        ("ray_vidray_train_loss", rank0): 0.5,  # a gauge keeps the last value
+        ("ray_vidray_train_steps_total", rank0): 2.0,
+        ("ray_vidray_train_step_seconds_count", (*rank0, ("rank", "0"))): 2.0,
+        ("ray_vidray_train_step_seconds_count", (("run", f"{run}-rank1"), ("rank", "1"))): 2.0,
+        ("ray_vidray_val_map", rank0): 0.5,
+        ("ray_vidray_ingest_clips_total", (("run", run), ("dataset", "val"))): 12.0,
+        ("ray_vidray_ingest_skipped_total", (("run", run), ("dataset", "val"))): 1.0,
+    }
 
 
 def _value(samples, name: str, **labels: str) -> float:
@@ -99,20 +132,11 @@ def test_every_metric_is_exported_from_ray_workers(exported):
 
 def test_exported_values_are_the_recorded_ones(exported):
     run, _, samples = exported
-    rank0 = f"{run}-rank0"
-    assert _value(samples, "ray_vidray_train_loss", run=rank0) == 0.5  # a gauge keeps the last value
-    assert _value(samples, "ray_vidray_train_steps_total", run=rank0) == 2.0
-    assert _value(samples, "ray_vidray_train_step_seconds_count", run=rank0, rank="0") == 2.0
-    assert _value(samples, "ray_vidray_val_map", run=rank0) == 0.5
-    assert _value(samples, "ray_vidray_ingest_clips_total", run=run, dataset="val") == 12.0
-    assert _value(samples, "ray_vidray_ingest_skipped_total", run=run, dataset="val") == 1.0
+    for (name, labels), value in final_values(run).items():
+        assert _value(samples, name, **dict(labels)) == value
 
 
 def test_only_rank_zero_records_job_level_metrics(exported):
     run, _, samples = exported
     rank1 = {name for name, tags, _ in samples if tags["run"] == f"{run}-rank1"}
-    assert rank1 == {
-        "ray_vidray_train_step_seconds_bucket",
-        "ray_vidray_train_step_seconds_sum",
-        "ray_vidray_train_step_seconds_count",
-    }
+    assert rank1 == RANK1_SERIES

@@ -2,9 +2,9 @@
 
 Two jobs run once per module and several tests read their record:
 
-* a temporal model (small X3D), run in-process with ``fit``, with one training
-  worker killed after the first checkpoint: it must resume, finish, learn the
-  motion classes far above chance, and log every metric exactly once;
+* a temporal model (small X3D), run in-process with ``fit``: it must learn the
+  motion classes far above chance and log its evaluation and model (a worker
+  killed mid-run is tested in ``test_reproducibility.py``);
 * a single-frame model (C2D-style: the same X3D with temporal kernels of 1),
   submitted with ``ray job submit``, checkpointing to S3 (moto's server on
   loopback), then submitted again with ``--resume`` for one more epoch: both
@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(900)  # the module's two training jobs run in its fixtures
-# 3 epochs of the 1024 training videos: the first checkpoint, the restart, evaluations after epochs 2 and 3.
+# 3 epochs of the 1024 training videos, evaluations after epochs 2 and 3.
 EPOCHS = 3
 EVAL_EVERY = 2
 CONTROL_EPOCHS = 2  # the single-frame control cannot learn the classes at any length; it runs shorter
@@ -83,53 +80,12 @@ def control_dataset(workspace, motion_dataset) -> dict:
     return fields
 
 
-def kill_a_training_worker_after_first_checkpoint(workspace: Path, training: threading.Thread) -> int | None:
-    """SIGKILLs one Ray Train worker process once the first checkpoint is committed (its
-    epoch is in MLflow: rank 0 logs an epoch only after Ray Train has persisted and
-    registered its checkpoint); returns the pid, or ``None`` if training ended first
-    (the fixture then reports how)."""
-    from ray.util.state import list_actors
-
-    while not first_epoch_logged(workspace, "temporal"):
-        if not training.is_alive():
-            return None
-        time.sleep(0.5)
-    workers = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-    pid = workers[-1].pid
-    os.kill(pid, signal.SIGKILL)
-    return pid
-
-
-def first_epoch_logged(workspace: Path, experiment: str) -> bool:
-    if not (workspace / "mlflow.db").exists():
-        return False
-    mlflow = client(workspace)
-    found = mlflow.get_experiment_by_name(experiment)
-    runs = mlflow.search_runs([found.experiment_id]) if found else []
-    return bool(runs) and any(m.step >= 1 for m in mlflow.get_metric_history(runs[0].info.run_id, "epoch"))
-
-
 @pytest.fixture(scope="module")
 def temporal_run(ray_cluster, workspace, motion_dataset):
     from vidray.train import ExperimentConfig, fit
 
     ray_cluster.connect()
-    config = ExperimentConfig.model_validate(experiment(workspace, motion_dataset, "temporal", temporal=True))
-    outcome: dict = {}
-
-    def train() -> None:
-        try:
-            outcome["result"] = fit(config)
-        except BaseException as exc:  # re-raised in the test thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=train)
-    thread.start()
-    killed = kill_a_training_worker_after_first_checkpoint(workspace, thread)
-    thread.join(timeout=900)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"], killed
+    return fit(ExperimentConfig.model_validate(experiment(workspace, motion_dataset, "temporal", temporal=True)))
 
 
 @pytest.fixture(scope="module")
@@ -167,31 +123,11 @@ def client(workspace: Path):
     return MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
 
 
-def test_temporal_model_learns_far_above_chance(temporal_run):
-    result, _ = temporal_run
-    assert result.metrics["val/top1"] >= 0.75, result.metrics  # chance is 0.5
-
-
-def test_killed_worker_run_resumes_from_its_checkpoint_and_finishes_every_epoch(temporal_run, workspace):
-    result, killed = temporal_run
-    with pytest.raises(ProcessLookupError):
-        os.kill(killed, 0)  # the worker really died
-    assert result.metrics["epoch"] == EPOCHS
-    run = client(workspace).get_run(result.run_id)
-    assert run.info.status == "FINISHED"
-    assert int(run.data.tags["vidray.restored_from_epoch"]) >= 1
-
-
-def test_every_metric_is_logged_exactly_once_across_the_restart(temporal_run, workspace):
-    result, _ = temporal_run
-    mlflow = client(workspace)
-    for key in ("epoch", "epoch/train_loss", "epoch/decode_errors"):
-        steps = [m.step for m in mlflow.get_metric_history(result.run_id, key)]
-        assert sorted(steps) == list(range(1, EPOCHS + 1)), key
-    steps = [m.step for m in mlflow.get_metric_history(result.run_id, "val/top1")]
+def test_temporal_model_learns_far_above_chance(temporal_run, workspace):
+    assert temporal_run.metrics["val/top1"] >= 0.75, temporal_run.metrics  # chance is 0.5
+    assert temporal_run.metrics["epoch"] == EPOCHS
+    steps = [m.step for m in client(workspace).get_metric_history(temporal_run.run_id, "val/top1")]
     assert sorted(steps) == sorted({*range(EVAL_EVERY, EPOCHS + 1, EVAL_EVERY), EPOCHS})  # and after the last epoch
-    steps = [m.step for m in mlflow.get_metric_history(result.run_id, "train/loss")]
-    assert sorted(steps) == list(range(1, result.metrics["global_step"] + 1))
 
 
 def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, workspace):
@@ -199,7 +135,7 @@ def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, wor
 
     from vidray.tracking import load_logged_model
 
-    result, _ = temporal_run
+    result = temporal_run
     artifacts = [a.path for a in client(workspace).list_artifacts(result.run_id, "evaluation")]
     assert "evaluation/confusion_matrix.png" in artifacts
     model = load_logged_model(result.model_uri, tracking_uri=result.tracking_uri)

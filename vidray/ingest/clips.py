@@ -1,13 +1,19 @@
-"""A data-layer dataset as a Ray Dataset of decoded clips, sharded across the cluster.
+"""A data-layer dataset as Ray Datasets of decoded clips, one per epoch and shard.
 
-The pipeline is one streaming stage: the clip numbers ``0 .. clips_per_epoch - 1``
-feed a pool of decode tasks (one CPU each, on any node), which look each
-number up in the epoch's clip order
+A :class:`ClipSource` is made once per dataset by the driver (the dataset goes
+to the object store, the decode task size is chosen); each training worker then
+asks it for its shard of an epoch, :meth:`ClipSource.epoch`, a one-stage
+streaming pipeline: the shard's clip numbers feed a pool of decode tasks (one
+CPU each, on any node), which look each number up in the epoch's clip order
 (:meth:`~vidray.data.LabeledVideoDataset.clip_order`) and decode it with the
-dataset's own sampler, decoder and transforms. Everything the data layer
-guarantees carries over: a clip is a pure function of ``(seed, epoch, video,
-slot)``, so it does not matter which task decodes it, and a restarted epoch
-decodes the same clips.
+dataset's own sampler, decoder and transforms.
+
+Reproducible by construction: a clip is a pure function of ``(seed, epoch,
+video, slot)``, rank ``r`` of ``W`` gets the clips ``r, r + W, r + 2W, ...`` of
+the epoch's order, and the pipeline keeps its input order (Ray Data's
+``preserve_order``), so the batches a worker trains on depend on ``(seed,
+epoch, world size, manifest)`` only: not on which task finished first, nor on
+the task size, which is chosen by timing.
 
 Tasks rather than actors: Ray Data starts a new actor pool for every
 execution, i.e. every epoch, and a decode actor pays for importing torch and
@@ -26,7 +32,8 @@ Clips stay ``uint8 [C, T, H, W]`` numpy arrays until the trainer moves them
 to its device; the views of a multi-clip sample (``random_multi``, for
 self-supervised methods) are stacked to ``[V, C, T, H, W]``. Videos that
 cannot be read are skipped in the task, logged, and counted in
-:class:`~vidray.ingest.state.IngestState`; the epoch goes on.
+:class:`~vidray.ingest.state.IngestState` before the task's clips are
+returned; the epoch goes on.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import statistics
 import time
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -61,20 +69,18 @@ class ClipDecoder:
         dataset: LabeledVideoDataset,
         name: str,
         state: Any = None,
-        epoch: int | None = None,
         columns: Sequence[str] = CLIP_COLUMNS,
         torch_threads: int = 1,
         run_name: str = "",
     ) -> None:
         torch.set_num_threads(torch_threads)  # one decode task per CPU: no oversubscription
         self._dataset, self._name, self._state = dataset, name, state
-        self._fixed_epoch, self._columns = epoch, tuple(columns)
+        self._columns = tuple(columns)
         self._order: tuple[int, list[tuple[int, int]]] | None = None
         self._telemetry = IngestTelemetry(name, run_name)
         dataset.skip_listener = self._record_skip
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
-        epoch = self._current_epoch()
+    def __call__(self, batch: dict[str, np.ndarray], epoch: int) -> Iterator[dict[str, np.ndarray]]:
         order = self._clip_order(epoch)
         rows = []
         for clip_number in batch["id"]:
@@ -87,11 +93,6 @@ class ClipDecoder:
         self._telemetry.clips(len(rows))
         if rows:  # a batch whose videos all failed yields nothing
             yield {column: _stack(column, [row[column] for row in rows]) for column in rows[0]}
-
-    def _current_epoch(self) -> int:
-        if self._fixed_epoch is not None:
-            return self._fixed_epoch
-        return ray.get(self._state.epoch.remote(self._name)) if self._state is not None else 0
 
     def _clip_order(self, epoch: int) -> list[tuple[int, int]]:
         if self._order is None or self._order[0] != epoch:
@@ -114,8 +115,8 @@ class ClipDecoder:
 
     def _record_skip(self, path: str, exc: Exception) -> None:
         self._telemetry.skipped(1)
-        if self._state is not None:
-            self._state.record_skip.remote(self._name, path, str(exc))
+        if self._state is not None:  # waited for: the count is complete once the task's clips arrive
+            ray.get(self._state.record_skip.remote(self._name, path, str(exc)))
 
 
 def _stack(column: str, values: list[np.ndarray]) -> np.ndarray:
@@ -133,7 +134,7 @@ MAX_DECODERS = 4  # pipelines a worker process keeps ready (train and val of a j
 
 
 def decode_clips(
-    batch: dict[str, np.ndarray], *, key: str, dataset: list[Any], **options: Any
+    batch: dict[str, np.ndarray], *, key: str, dataset: list[Any], epoch: int, **options: Any
 ) -> Iterator[dict[str, np.ndarray]]:
     """The ``map_batches`` function: this process's decoder for pipeline ``key`` decodes ``batch``.
 
@@ -147,7 +148,7 @@ def decode_clips(
         while len(_DECODERS) > MAX_DECODERS:
             _DECODERS.popitem(last=False)
     _DECODERS.move_to_end(key)
-    yield from decoder(batch)
+    yield from decoder(batch, epoch)
 
 
 def clips_per_task_for(
@@ -158,7 +159,8 @@ def clips_per_task_for(
     Times ``probes`` clips of epoch 0 here (the median, after one untimed
     decode that opens files and warms caches), assuming the decode nodes are
     as fast as this one; at most ``len(dataset) / (4 * decode_workers)`` so
-    every worker has several tasks per epoch.
+    every worker has several tasks per epoch. Only speed depends on it: the
+    clips and their order do not (module docstring).
     """
     order = dataset.clip_order(0)
     if not order:
@@ -174,56 +176,103 @@ def clips_per_task_for(
     return max(1, min(wanted, len(dataset) // (MIN_TASKS_PER_WORKER * decode_workers)))
 
 
-def clip_dataset(
-    dataset: LabeledVideoDataset,
-    *,
-    name: str,
-    state: Any = None,
-    epoch: int | None = None,
-    decode_workers: int | None = 2,
-    clips_per_task: int | None = None,
-    num_cpus: float = 1.0,
-    resources: dict[str, float] | None = None,
-    columns: Sequence[str] = CLIP_COLUMNS,
-    run_name: str = "",
-) -> "ray.data.Dataset":
-    """The clips of ``dataset`` as a lazily executed, streaming Ray Dataset.
+@dataclass(frozen=True)
+class ClipSource:
+    """A dataset ready to be decoded by Ray Data, any epoch, any shard; made once by the driver.
 
-    Args:
-        dataset: any dataset of the data layer (its sampler, decoder and transforms apply).
-        name: names the dataset in the state actor and in Ray's progress output.
-        state: an :class:`~vidray.ingest.state.IngestState`; with ``epoch=None`` each
-            execution decodes the epoch the state holds for ``name`` (the training
-            engine advances it), and skipped videos are counted there.
-        epoch: decode this fixed epoch every time (evaluation: the same clips each pass).
-        decode_workers: decode tasks at a time (``None``: as many as the cluster's free CPUs allow).
-        clips_per_task: clips per decode task (also the block size of the output);
-            ``None``: :func:`clips_per_task_for` times a few clips and picks it.
-        num_cpus: CPUs reserved per decode task.
-        resources: custom resources per decode task, e.g. ``{"decode": 1}`` to keep
-            decoding on the nodes that offer it.
-        columns: sample entries kept as columns.
-        run_name: tags the live ingest metrics (see :mod:`vidray.tracking.telemetry`).
+    Pickles small (the dataset itself is in the object store), so the driver
+    sends it to every training worker, which calls :meth:`epoch` each epoch.
+    Make one with :meth:`create`.
     """
-    num_clips = len(dataset)
-    if num_clips == 0:
-        raise DataError(f"dataset {name!r}: no clips to decode (every video is unreadable or too short)")
-    if clips_per_task is None:
-        workers = decode_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
-        clips_per_task = clips_per_task_for(dataset, workers)
-        logger.info("dataset %r: %d clips per decode task (~%.0f s each)", name, clips_per_task, TASK_SECONDS)
-    # Built in the driver (no read tasks), so no CPU is held back from the decode actors.
-    numbers = [{"id": i} for i in range(num_clips)]
-    source = ray.data.from_items(numbers, override_num_blocks=max(1, -(-num_clips // clips_per_task)))
-    options = {"name": name, "state": state, "epoch": epoch, "columns": tuple(columns), "run_name": run_name}
-    clips = source.map_batches(
-        decode_clips,
-        fn_kwargs={"key": uuid.uuid4().hex, "dataset": [ray.put(dataset)], **options},
-        batch_size=clips_per_task,
-        batch_format="numpy",
-        compute=ray.data.TaskPoolStrategy(size=decode_workers),
-        num_cpus=num_cpus,
-        resources=resources or None,
-    )
-    clips.set_name(name)
-    return clips
+
+    name: str
+    num_clips: int
+    clips_per_task: int
+    decode_workers: int | None  # decode tasks at a time over all shards; None: as many as free CPUs allow
+    num_cpus: float
+    resources: dict[str, float] | None
+    columns: tuple[str, ...]
+    run_name: str
+    state: Any  # an IngestState actor, or None
+    object_store_memory: int | None  # bytes of object store one pipeline may hold; None: Ray Data's default
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # names this source's decoders in the task processes
+    dataset_ref: tuple[Any, ...] = ()  # (ObjectRef,): a tuple so Ray passes the reference, not the dataset
+
+    @classmethod
+    def create(
+        cls,
+        dataset: LabeledVideoDataset,
+        *,
+        name: str,
+        state: Any = None,
+        decode_workers: int | None = 2,
+        clips_per_task: int | None = None,
+        num_cpus: float = 1.0,
+        resources: dict[str, float] | None = None,
+        columns: Sequence[str] = CLIP_COLUMNS,
+        run_name: str = "",
+        object_store_memory: int | None = None,
+    ) -> "ClipSource":
+        """Puts ``dataset`` in the object store and, unless ``clips_per_task`` is given, times a few
+        clips to size the decode tasks (:func:`clips_per_task_for`)."""
+        num_clips = len(dataset)
+        if num_clips == 0:
+            raise DataError(f"dataset {name!r}: no clips to decode (every video is unreadable or too short)")
+        if clips_per_task is None:
+            workers = decode_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // num_cpus))
+            clips_per_task = clips_per_task_for(dataset, workers)
+            logger.info("dataset %r: %d clips per decode task (~%.0f s each)", name, clips_per_task, TASK_SECONDS)
+        return cls(
+            name=name, num_clips=num_clips, clips_per_task=clips_per_task, decode_workers=decode_workers,
+            num_cpus=num_cpus, resources=resources or None, columns=tuple(columns), run_name=run_name, state=state,
+            object_store_memory=object_store_memory, dataset_ref=(ray.put(dataset),),
+        )
+
+    def shard_numbers(self, rank: int = 0, world_size: int = 1, *, equal: bool = False) -> range:
+        """Positions in the epoch's clip order that rank ``rank`` of ``world_size`` decodes: every
+        ``world_size``-th from ``rank``; ``equal``: as many for every rank (the remainder is dropped,
+        as DDP needs equal step counts)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        stop = (self.num_clips // world_size) * world_size if equal else self.num_clips
+        return range(rank, stop, world_size)
+
+    def epoch(self, epoch: int, *, rank: int = 0, world_size: int = 1, equal: bool = False) -> "ray.data.Dataset":
+        """The clips of ``epoch`` for rank ``rank`` of ``world_size`` (all clips by default), in order."""
+        numbers = self.shard_numbers(rank, world_size, equal=equal)
+        if not numbers:
+            raise DataError(f"dataset {self.name!r}: {self.num_clips} clips leave none for rank {rank} of {world_size}")
+        # Built in the caller (no read tasks), so no CPU is held back from the decode tasks.
+        source = ray.data.from_items(
+            [{"id": i} for i in numbers], override_num_blocks=max(1, -(-len(numbers) // self.clips_per_task))
+        )
+        workers = None if self.decode_workers is None else max(1, self.decode_workers // world_size)
+        options = {"name": self.name, "state": self.state, "columns": self.columns, "run_name": self.run_name}
+        clips = source.map_batches(
+            decode_clips,
+            fn_kwargs={"key": self.key, "dataset": list(self.dataset_ref), "epoch": epoch, **options},
+            batch_size=self.clips_per_task,
+            batch_format="numpy",
+            compute=ray.data.TaskPoolStrategy(size=workers),
+            num_cpus=self.num_cpus,
+            resources=self.resources,
+        )
+        execution = clips.context.execution_options
+        execution.preserve_order = True  # the shard's clips in the order of its numbers (module docstring)
+        if self.object_store_memory is not None:
+            execution.resource_limits = execution.resource_limits.copy(object_store_memory=self.object_store_memory)
+        clips.set_name(f"{self.name}-epoch{epoch}-rank{rank}")
+        return clips
+
+
+def clip_dataset(dataset: LabeledVideoDataset, *, name: str, epoch: int = 0, **options: Any) -> "ray.data.Dataset":
+    """All clips of one ``epoch`` of ``dataset`` as a lazily executed, streaming, ordered Ray Dataset.
+
+    ``options`` are :meth:`ClipSource.create`'s: ``state`` (an
+    :class:`~vidray.ingest.state.IngestState` that counts skipped videos),
+    ``decode_workers``, ``clips_per_task``, ``num_cpus``, ``resources`` (e.g.
+    ``{"decode": 1}`` to keep decoding on the nodes that offer it), ``columns``,
+    ``run_name`` (tags the live ingest metrics), ``object_store_memory``.
+    Training makes a :class:`ClipSource` once and takes a shard of it per epoch.
+    """
+    return ClipSource.create(dataset, name=name, **options).epoch(epoch)

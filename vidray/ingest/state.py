@@ -1,10 +1,8 @@
-"""Run-wide ingest state, shared by the driver, the trainers and the decode actors.
+"""Run-wide ingest state, shared by the driver, the trainers and the decode tasks.
 
-A Ray Dataset is built once and re-executed every epoch; its decode actors
-cannot see the training loop. This small actor carries what they need to
-agree on: which epoch each dataset is in (so every epoch decodes that epoch's
-clips, the same ones after a restart) and which videos were skipped (so the
-run's metrics count decode errors from every node).
+Decode tasks run anywhere on the cluster and cannot see the training loop:
+this small actor counts the videos they skip (so the run's metrics count
+decode errors from every node) and keeps the reasons for the run's record.
 """
 
 from __future__ import annotations
@@ -19,15 +17,8 @@ MAX_KEPT_REASONS = 1000  # per dataset; counts stay exact beyond it
 @ray.remote(num_cpus=0, max_restarts=0)
 class IngestState:
     def __init__(self) -> None:
-        self._epochs: dict[str, int] = {}
         self._skips: dict[str, int] = defaultdict(int)
         self._reasons: dict[str, list[tuple[str, str]]] = defaultdict(list)
-
-    def set_epoch(self, dataset: str, epoch: int) -> None:
-        self._epochs[dataset] = epoch
-
-    def epoch(self, dataset: str) -> int:
-        return self._epochs.get(dataset, 0)
 
     def record_skip(self, dataset: str, path: str, reason: str) -> None:
         self._skips[dataset] += 1

@@ -67,7 +67,7 @@ class DataSplits(Config):
 class IngestConfig(Config):
     """How Ray Data decodes: concurrent decode tasks, clips per task, memory bound."""
 
-    decode_workers: int | None = Field(2, ge=1)  # decode tasks at a time; None: as many as free CPUs allow
+    decode_workers: int | None = Field(2, ge=1)  # decode tasks at a time, split among the trainers (>= 1 each); None: as free CPUs allow
     decode_cpus: float = Field(1.0, gt=0)
     decode_resources: dict[str, float] = {}  # e.g. {"decode": 1}: only on nodes offering it (cluster/aws)
     clips_per_task: int | None = Field(None, ge=1)  # None: sized so a task decodes for ~2 s

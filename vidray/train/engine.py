@@ -1,10 +1,19 @@
 """The training loop every Ray Train worker runs, for every task.
 
 One loop: build the model and the task's module around it, wrap it in DDP,
-restore the last checkpoint if there is one, then per epoch: point the
-ingest state at the epoch (so the decode actors draw that epoch's clips),
-train on this worker's shard with accumulation and autocast, evaluate on
-schedule, and report to Ray Train with a checkpoint every N epochs.
+restore the last checkpoint if there is one, then per epoch: decode this
+worker's shard of the epoch's clips (a Ray Data pipeline of its own), train on
+it with accumulation and autocast, evaluate on schedule, and report to Ray
+Train with a checkpoint every N epochs.
+
+Reproducible: on the same device type, a config, seed and world size give the
+same per-step losses and metrics. The shard's clips and their order are fixed
+(:mod:`vidray.ingest.clips`); the model is initialised from the seed; every
+random draw of an epoch (dropout, MixUp, ...) comes from generators reseeded
+from ``(seed, rank, epoch)`` at the epoch's start, and torch runs its
+deterministic algorithms. Checkpoints sit at epoch boundaries, so the epoch
+they hold is all the data position and RNG state a restart needs: a resumed
+run continues exactly as the uninterrupted one.
 
 MLflow records follow the checkpoints: rank 0 keeps its metrics pending until
 a checkpoint holding them is persisted, then logs them. A worker killed
@@ -19,10 +28,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import tempfile
 import time
 from typing import Any, Iterator
 
+import numpy as np
 import ray
 import ray.train
 import ray.train.torch
@@ -37,6 +48,7 @@ from vidray.tracking.telemetry import TrainTelemetry
 from vidray.train.checkpoints import STATE_FILE, checkpoint_name, load_state
 from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.optim import build_optimizer
+from vidray.train.plan import TrainPlan
 from vidray.train.schedulers import build_scheduler
 from vidray.train.tasks import TASKS, Task, TaskContext
 
@@ -55,29 +67,33 @@ class Worker:
     def __init__(self, payload: dict[str, Any]) -> None:
         self.config = ExperimentConfig.model_validate(payload["config"])
         self.run_handle: RunHandle | None = payload["run"]
-        self.ingest_state = payload["ingest_state"]
-        self.plan = payload["plan"]  # clip counts, classes and evaluation layout, computed by the driver
+        self.plan: TrainPlan = payload["plan"]  # clip sources, counts, classes: computed by the driver
+        self.ingest_state = self.plan.train.state
         context = ray.train.get_context()
         self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
         self.telemetry = TrainTelemetry(self.config.name, self.rank)
-        torch.manual_seed(self.config.seed * 1000 + self.rank)
+        # README "Reproducibility": some CUDA kernels have no deterministic version (warned, not refused).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts, after this
+        torch.use_deterministic_algorithms(True, warn_only=self.device.type == "cuda")
+        torch.utils.deterministic.fill_uninitialized_memory = False  # a debugging aid, not needed for determinism
         if self.device.type == "cpu":
             torch.set_num_threads(max(1, int(self.config.scaling.cpus_per_worker)))
 
     # ------------------------------------------------------------------ setup
     def build(self) -> None:
         config = self.config
-        num_classes = self.plan["num_classes"]
+        num_classes = self.plan.num_classes
+        seed_everything(config.seed)  # the same initial model on every rank (and in every run)
         model = create_model(config.model.name, num_classes=num_classes, **model_args(config))
         spec = spec_of(config.model.name)
         self.task: Task = TASKS.build(config.task.name, **config.task.args)
-        context = TaskContext(num_classes, self.plan["classes"], spec, self.device, self.rank, self.world_size)
+        context = TaskContext(num_classes, self.plan.classes, spec, self.device, self.rank, self.world_size)
         module = self.task.setup(model, context)
         self.module = ray.train.torch.prepare_model(module)  # to the device; DDP when world_size > 1
         self.trained = torch.compile(self.module) if config.compile else self.module
         self.optimizer = build_optimizer(self.module, config.optimizer)
-        per_worker = self.plan["train_clips"] // self.world_size
+        per_worker = self.plan.train_clips // self.world_size
         self.batches_per_epoch = per_worker // config.batch_size
         if self.batches_per_epoch == 0:
             raise ValueError(
@@ -116,12 +132,12 @@ class Worker:
         persisted, but Ray registers it asynchronously: a failure in between would otherwise
         replay, and log again, an epoch the run already recorded)."""
         checkpoint = ray.train.get_checkpoint()  # this run's, after a failure
-        if checkpoint is None and self.plan["resume_from"]:
-            checkpoint = ray.train.Checkpoint(self.plan["resume_from"])  # the run the job resumes
+        if checkpoint is None and self.plan.resume_from:
+            checkpoint = ray.train.Checkpoint(self.plan.resume_from)  # the run the job resumes
         state = load_state(checkpoint) if checkpoint is not None else None
         logged = self.run_handle.last_step(EPOCH_METRIC) if self.run_handle is not None else None
         if logged is not None and logged > (state["epoch"] + 1 if state is not None else 0):
-            path = f"{self.plan['run_path']}/{checkpoint_name(logged - 1)}"
+            path = f"{self.plan.run_path}/{checkpoint_name(logged - 1)}"
             state = load_state(ray.train.Checkpoint(path))
         return state
 
@@ -136,14 +152,14 @@ class Worker:
     def run(self) -> None:
         self.build()
         self.restore()
-        train_shard = ray.train.get_dataset_shard("train")
-        val_shard = ray.train.get_dataset_shard("val") if self.plan["val_videos"] else None
         config = self.config
         for epoch in range(self.start_epoch, config.epochs):
-            metrics = self.train_epoch(epoch, train_shard)
+            seed_everything(config.seed, self.rank, epoch + 1)
+            metrics = self.train_epoch(epoch)
             last = epoch == config.epochs - 1
-            if val_shard is not None and ((epoch + 1) % config.eval_every_n_epochs == 0 or last):
-                metrics += self.evaluate(epoch, val_shard)
+            scheduled = (epoch + 1) % config.eval_every_n_epochs == 0 or last
+            if self.plan.val is not None and self.plan.val_videos and scheduled:
+                metrics += self.evaluate(epoch)
             metrics.append((EPOCH_METRIC, float(epoch + 1), epoch + 1))
             self.pending += metrics
             if (epoch + 1) % config.checkpoint.every_n_epochs == 0 or last:
@@ -151,15 +167,14 @@ class Worker:
             else:
                 self.report(epoch, checkpoint=False)
 
-    def train_epoch(self, epoch: int, shard: Any) -> list[Metric]:
+    def train_epoch(self, epoch: int) -> list[Metric]:
         config = self.config
-        if self.rank == 0:
-            ray.get(self.ingest_state.set_epoch.remote("train", epoch))
         self.trained.train()
         loss_sum, clip_count, step_loss, step_clips = 0.0, 0, 0.0, 0
         step_metrics: list[Metric] = []
         epoch_start = step_start = time.perf_counter()
-        batches = self._batches(shard, config.batch_size, drop_last=True)
+        shard = self.plan.train.epoch(epoch, rank=self.rank, world_size=self.world_size, equal=True)
+        batches = self._while_every_rank_has_one(self._batches(shard, config.batch_size, drop_last=True))
         for index, batch in enumerate(batches):
             boundary = (index + 1) % config.grad_accum_steps == 0
             with self._no_sync(not boundary), self.autocast:
@@ -198,15 +213,16 @@ class Worker:
         return step_metrics + epoch_metrics if self.rank == 0 else []
 
     @torch.no_grad()
-    def evaluate(self, epoch: int, shard: Any) -> list[Metric]:
+    def evaluate(self, epoch: int) -> list[Metric]:
         # Evaluation runs the unwrapped module: DDP's forward broadcasts buffers, a collective
         # that would hang when shards hold different numbers of eval batches.
         model = unwrap(self.module)
         model.eval()
-        evaluator = self.task.evaluator(self.plan["val_videos"], self.plan["val_views"])
+        evaluator = self.task.evaluator(self.plan.val_videos, self.plan.val_views)
         if evaluator is None:
             return []
         start = time.perf_counter()
+        shard = self.plan.val.epoch(0, rank=self.rank, world_size=self.world_size)  # every view once, same each time
         for batch in self._batches(shard, self.config.eval_batch_size or self.config.batch_size, drop_last=False):
             with self.autocast:
                 evaluator.add(model, batch)
@@ -254,9 +270,9 @@ class Worker:
             "global_step": self.global_step,
             "metrics": [list(m) for m in self.pending],
             "model_name": self.config.model.name,
-            "num_classes": self.plan["num_classes"],
-            "classes": self.plan["classes"] or [],
-            "input_shape": list(self.plan["input_shape"]),
+            "num_classes": self.plan.num_classes,
+            "classes": self.plan.classes or [],
+            "input_shape": list(self.plan.input_shape),
             "mlflow_run_id": self.run_handle.run_id if self.run_handle is not None else "",
         }
 
@@ -269,6 +285,21 @@ class Worker:
             device=self.device,
         )
 
+    def _while_every_rank_has_one(self, batches: Iterator[dict[str, torch.Tensor]]) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches while every rank still has one: shards hold equal clip counts, but unreadable
+        videos can leave ranks with different batch counts, and DDP needs equal step counts."""
+        if self.world_size == 1:
+            yield from batches
+            return
+        iterator = iter(batches)
+        while True:
+            batch = next(iterator, None)
+            have = torch.tensor([0 if batch is None else 1], device=self.device)
+            dist.all_reduce(have, op=dist.ReduceOp.MIN)
+            if not have.item():
+                return
+            yield batch
+
     def _no_sync(self, skip_sync: bool) -> contextlib.AbstractContextManager:
         if skip_sync and isinstance(self.module, nn.parallel.DistributedDataParallel):
             return self.module.no_sync()
@@ -279,6 +310,16 @@ class Worker:
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(tensor)
         return tensor.tolist()
+
+
+def seed_everything(seed: int, *streams: int) -> None:
+    """Seeds torch, numpy and ``random`` from ``seed`` and the ``streams`` (e.g. rank and epoch),
+    independent of how many draws came before."""
+    state = np.random.SeedSequence([seed, *streams]).generate_state(2)
+    value = int(state[0]) << 32 | int(state[1])
+    torch.manual_seed(value)
+    np.random.seed(int(state[0]))
+    random.seed(value)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -25,7 +25,7 @@ from torch.utils.data import SequentialSampler
 from vidray.data import LabeledVideoDataset, VideoManifest
 from vidray.data.config import DataConfig, build_dataset
 from vidray.errors import CheckpointError, ConfigError, DataError
-from vidray.ingest.clips import clip_dataset
+from vidray.ingest.clips import ClipSource
 from vidray.ingest.state import create_ingest_state
 from vidray.models import create_model
 from vidray.models.checkpoint import check_state_dict
@@ -43,6 +43,7 @@ from vidray.tracking.store import resolve_tracking_uri
 from vidray.train.checkpoints import latest_checkpoint, load_state, read_state
 from vidray.train.config import ExperimentConfig, model_args
 from vidray.train.engine import train_loop_per_worker
+from vidray.train.plan import TrainPlan
 from vidray.train.pretrained import CHECKPOINT_TAG, pin_pretrained_encoder
 from vidray.train.tasks import TASKS, Task, TaskContext
 
@@ -60,27 +61,6 @@ class FitResult:
     metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's summary
     model_uri: str | None = None
     registered: str | None = None  # "name/version" when registered
-
-
-class EvaluationAwareDataConfig(ray.train.DataConfig):
-    """Splits training data equally (DDP needs equal batch counts) and evaluation data
-    without dropping rows (every view of every video is scored exactly once)."""
-
-    def __init__(self, unequal: tuple[str, ...] = ("val",), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._unequal = unequal
-
-    def configure(self, datasets: dict, world_size: int, worker_handles: Any, worker_node_ids: Any, **kwargs: Any):
-        equal = {name: ds for name, ds in datasets.items() if name not in self._unequal}
-        output = super().configure(equal, world_size, worker_handles, worker_node_ids, **kwargs)
-        hints = worker_node_ids if self._enable_shard_locality else None
-        for name in self._unequal:
-            if name in datasets:
-                ds = datasets[name].copy(datasets[name])
-                ds.context.execution_options = self._resolve_execution_options(name)
-                for rank, split in enumerate(ds.streaming_split(world_size, equal=False, locality_hints=hints)):
-                    output[rank][name] = split
-        return output
 
 
 def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str | None = None) -> FitResult:
@@ -139,7 +119,7 @@ def _build(data: DataConfig, seed: int, where: str, sampler: Any = None) -> Labe
         raise DataError(f"{where}: {exc}") from None
 
 
-def _plan(config: ExperimentConfig, train: LabeledVideoDataset, val: LabeledVideoDataset | None) -> dict[str, Any]:
+def _plan(config: ExperimentConfig, train: LabeledVideoDataset, val: LabeledVideoDataset | None) -> TrainPlan:
     """What every worker must agree on, computed once: classes, clip counts, the input shape."""
     classes = train.classes
     configured = config.model.args.get("num_classes")
@@ -157,14 +137,14 @@ def _plan(config: ExperimentConfig, train: LabeledVideoDataset, val: LabeledVide
             f"per worker, fewer than one optimizer step of batch_size {config.batch_size} x grad_accum_steps "
             f"{config.grad_accum_steps}"
         )
-    return {
-        "classes": classes,
-        "num_classes": len(classes) if classes is not None else configured,
-        "train_clips": train_clips,
-        "val_videos": val.num_videos if val is not None else 0,
-        "val_views": val.clips_per_video() if val is not None else [],
-        "input_shape": _input_shape(train),
-    }
+    return TrainPlan(
+        classes=classes,
+        num_classes=len(classes) if classes is not None else configured,
+        train_clips=train_clips,
+        val_videos=val.num_videos if val is not None else 0,
+        val_views=val.clips_per_video() if val is not None else [],
+        input_shape=_input_shape(train),
+    )
 
 
 def _input_shape(dataset: LabeledVideoDataset) -> tuple[int, ...]:
@@ -187,11 +167,11 @@ def _input_shape(dataset: LabeledVideoDataset) -> tuple[int, ...]:
     raise DataError("data.train: the first 16 clips could not be decoded; see the log for each video's error")
 
 
-def _check_resumable(config: ExperimentConfig, plan: dict[str, Any], state: dict[str, Any], resume: str) -> None:
+def _check_resumable(config: ExperimentConfig, plan: TrainPlan, state: dict[str, Any], resume: str) -> None:
     """A checkpoint of another model or class count is refused before any work, naming the mismatch."""
     if state["model_name"] != config.model.name:
         raise CheckpointError(f"{resume}: checkpoint of model {state['model_name']!r}, but the config trains {config.model.name!r}")
-    _, deployable = _deployable(config, plan["num_classes"], plan["classes"])
+    _, deployable = _deployable(config, plan.num_classes, plan.classes)
     check_state_dict(deployable, state["deployable_state"], source=resume)
     if state["epoch"] + 1 >= config.epochs:
         raise ConfigError(f"epochs: {config.epochs}, but {resume} already finished epoch {state['epoch'] + 1}; raise epochs to train more")
@@ -237,7 +217,7 @@ def _yaml(data: dict[str, Any]) -> str:
 def _train(
     config: ExperimentConfig,
     run: RunHandle,
-    plan: dict[str, Any],
+    plan: TrainPlan,
     train: LabeledVideoDataset,
     val: LabeledVideoDataset | None,
     resume: str | None,
@@ -245,26 +225,25 @@ def _train(
     _connect(config)
     state = create_ingest_state()
     ingest = config.ingest
-    datasets = {
-        "train": clip_dataset(train, name="train", state=state, decode_workers=ingest.decode_workers,
-                              clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus,
-                              resources=ingest.decode_resources, run_name=config.name),
+    sources = {
+        name: ClipSource.create(
+            data, name=name, state=state, decode_workers=ingest.decode_workers, clips_per_task=ingest.clips_per_task,
+            num_cpus=ingest.decode_cpus, resources=ingest.decode_resources, run_name=config.name,
+            object_store_memory=ingest.object_store_memory_mb * 2**20 if ingest.object_store_memory_mb else None,
+        )
+        for name, data in (("train", train), ("val", val)) if data is not None
     }
-    if val is not None:
-        datasets["val"] = clip_dataset(val, name="val", state=state, epoch=0, decode_workers=ingest.decode_workers,
-                                       clips_per_task=ingest.clips_per_task, num_cpus=ingest.decode_cpus,
-                                       resources=ingest.decode_resources, run_name=config.name)
     scaling = config.scaling
     ray_run_name = f"{config.name}-{run.run_id[:8]}" + ("-resumed" if resume else "")
     storage = _storage_path(config.checkpoint.storage_path)
     # Ray Train V2 has no resume_from_checkpoint: the workers start from this one when the run has none yet.
-    plan = {**plan, "run_path": f"{storage.rstrip('/')}/{ray_run_name}",
-            "resume_from": latest_checkpoint(resume) if resume else None}
+    plan = plan.on_cluster(
+        train=sources["train"], val=sources.get("val"), run_path=f"{storage.rstrip('/')}/{ray_run_name}",
+        resume_from=latest_checkpoint(resume) if resume else None,
+    )
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={
-            "config": config.model_dump(mode="json"), "run": run, "ingest_state": state, "plan": plan,
-        },
+        train_loop_config={"config": config.model_dump(mode="json"), "run": run, "plan": plan},
         scaling_config=ray.train.ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,
@@ -276,8 +255,6 @@ def _train(
             failure_config=ray.train.FailureConfig(max_failures=config.checkpoint.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
         ),
-        datasets=datasets,
-        dataset_config=EvaluationAwareDataConfig(execution_options=_execution_options(config)),
     )
     run.set_tags({"vidray.ray_run": ray_run_name})
     result = trainer.fit()
@@ -290,10 +267,13 @@ def _train(
 
 
 def _cpus_needed(config: ExperimentConfig) -> float:
-    """Logical CPUs the job holds at once: its trainers and one pipeline's decode tasks
-    (training and evaluation data are decoded one after the other)."""
-    trainers = 0 if config.scaling.use_gpu else config.scaling.num_workers * config.scaling.cpus_per_worker
-    return trainers + (config.ingest.decode_workers or 1) * config.ingest.decode_cpus
+    """Logical CPUs the job holds at once: its trainers and one pipeline's decode tasks (training
+    and evaluation data are decoded one after the other), at least one per trainer (each decodes
+    its own shard)."""
+    workers = config.scaling.num_workers
+    trainers = 0 if config.scaling.use_gpu else workers * config.scaling.cpus_per_worker
+    decode_tasks = workers * max(1, (config.ingest.decode_workers or 1) // workers)
+    return trainers + decode_tasks * config.ingest.decode_cpus
 
 
 def _connect(config: ExperimentConfig) -> None:
@@ -322,15 +302,6 @@ def _connect(config: ExperimentConfig) -> None:
 
 def _storage_path(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
-
-
-def _execution_options(config: ExperimentConfig) -> Any:
-    from ray.data import ExecutionOptions, ExecutionResources
-
-    options = ExecutionOptions()
-    if config.ingest.object_store_memory_mb is not None:
-        options.resource_limits = ExecutionResources(object_store_memory=config.ingest.object_store_memory_mb * 2**20)
-    return options
 
 
 # ---------------------------------------------------------------------- after training
