@@ -42,6 +42,7 @@ from vidray.data import LabeledVideoDataset
 from vidray.data.collate import collate_skipping_none
 from vidray.data.config import DataConfig, SyntheticConfig, build_dataset
 from vidray.ingest.clips import ClipSource
+from vidray.train.engine import use_deterministic_algorithms
 from vidray.ingest.state import create_ingest_state
 
 CROP = 96
@@ -157,8 +158,7 @@ def feed_from_ray(data: LabeledVideoDataset, batch: int, warmup: int, steps: int
         torch.set_num_threads(1)
         clips = config["source"].epoch(0)  # this worker's shard, as the engine takes it
         if config["ordered"]:
-            torch.use_deterministic_algorithms(True)  # as the engine does
-            torch.utils.deterministic.fill_uninitialized_memory = False
+            use_deterministic_algorithms(torch.device("cpu"))  # as the engine does
         else:
             clips.context.execution_options.preserve_order = False
         rate = train_steps(clips.iter_torch_batches(batch_size=config["batch"], prefetch_batches=2),

@@ -261,6 +261,7 @@ class ClipSource:
         execution.preserve_order = True  # the shard's clips in the order of its numbers (module docstring)
         if self.object_store_memory is not None:
             execution.resource_limits = execution.resource_limits.copy(object_store_memory=self.object_store_memory)
+        clips.context.enable_progress_bars = False  # one bar per worker and epoch would flood the job's log
         clips.set_name(f"{self.name}-epoch{epoch}-rank{rank}")
         return clips
 

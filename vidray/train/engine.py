@@ -73,10 +73,7 @@ class Worker:
         self.rank, self.world_size = context.get_world_rank(), context.get_world_size()
         self.device = ray.train.torch.get_device()
         self.telemetry = TrainTelemetry(self.config.name, self.rank)
-        # README "Reproducibility": some CUDA kernels have no deterministic version (warned, not refused).
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts, after this
-        torch.use_deterministic_algorithms(True, warn_only=self.device.type == "cuda")
-        torch.utils.deterministic.fill_uninitialized_memory = False  # a debugging aid, not needed for determinism
+        use_deterministic_algorithms(self.device)
         if self.device.type == "cpu":
             torch.set_num_threads(max(1, int(self.config.scaling.cpus_per_worker)))
 
@@ -310,6 +307,14 @@ class Worker:
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(tensor)
         return tensor.tolist()
+
+
+def use_deterministic_algorithms(device: torch.device) -> None:
+    """torch's deterministic kernels in this process. Some CUDA kernels have none: on GPU torch
+    warns about them rather than refusing (README "Reproducibility")."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts, after this
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.utils.deterministic.fill_uninitialized_memory = False  # a debugging aid, not needed for determinism
 
 
 def seed_everything(seed: int, *streams: int) -> None:
