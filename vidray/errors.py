@@ -61,3 +61,7 @@ class CheckpointError(VidrayError):
 
 class TrackingError(VidrayError):
     """The experiment tracker (MLflow) cannot be reached or refused a request."""
+
+
+class DeployError(VidrayError):
+    """A model cannot be turned into a deployable program, or a program cannot be run as recorded."""

@@ -82,6 +82,22 @@ def test_same_seed_and_epoch_give_the_same_clips_regardless_of_workers(videos):
     assert epoch(0) == epoch(2)
 
 
+def test_a_clips_random_augmentation_depends_on_seed_epoch_and_clip_not_on_the_process_rng(videos):
+    def draw(sample):
+        sample["draw"] = torch.rand(3)  # what a random transform (crop, jitter, flip) draws
+        return sample
+
+    dataset = LabeledVideoDataset(videos, make_clip_sampler("random", 1.0), seed=5, decode_audio=False, transform=draw)
+    torch.manual_seed(1)
+    first = [dataset.load_clip(v, slot, 2)["draw"] for v, slot in dataset.clip_order(2)]
+    torch.manual_seed(2)
+    again = [dataset.load_clip(v, slot, 2)["draw"] for v, slot in reversed(dataset.clip_order(2))][::-1]
+    next_epoch = [dataset.load_clip(v, slot, 3)["draw"] for v, slot in dataset.clip_order(2)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # any order, any process state: the same draws
+    assert not any(torch.equal(a, b) for a, b in zip(first, next_epoch))  # a new epoch draws anew
+    assert len({tuple(d.tolist()) for d in first}) == len(first)  # and every clip draws its own
+
+
 def test_epochs_reshuffle_order_and_resample_clips(videos):
     dataset = LabeledVideoDataset(videos, make_clip_sampler("random", 0.5), seed=1, decode_audio=False)
     first = [(s["video_index"], decoded_indices(s["video"])[0]) for s in dataset]

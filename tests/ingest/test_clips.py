@@ -13,8 +13,10 @@ from vidray.errors import DataError
 from vidray.ingest.clips import MIN_TASKS_PER_WORKER, ClipSource, clip_dataset, clips_per_task_for
 from vidray.ingest.state import create_ingest_state
 
-CROP = [
-    {"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [{"name": "CenterCrop", "args": {"size": 32}}]}}
+CROP = [  # a random crop: its draws must belong to the clip, not to the process that decodes it
+    {"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
+        {"name": "RandomResizedCrop", "args": {"target_height": 32, "target_width": 32, "scale": [0.5, 1.0],
+                                               "aspect_ratio": [0.75, 1.33]}}]}}
 ]
 
 

@@ -1,7 +1,7 @@
 """Same seed, same metrics, on the real two-node Ray cluster (2 Ray Train workers, gloo on CPU).
 
-One small config (a small X3D with dropout on 128 synthetic videos, 4 epochs, evaluation
-after each) is trained three times in this module:
+One small config (a small X3D with dropout on 128 synthetic videos with random crops, 4 epochs,
+evaluation after each) is trained three times in this module:
 
 * twice uninterrupted: every per-step loss and every final metric must be equal, bit for bit;
 * once with a training worker SIGKILLed after the first committed checkpoint: Ray Train
@@ -27,15 +27,19 @@ TIMING_METRICS = ("clips_per_s", "seconds")  # wall-clock measurements: the only
 def experiment(root: Path, name: str) -> dict:
     crop = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [
         {"name": "ShortSideScale", "args": {"size": 32}}, {"name": "CenterCrop", "args": {"size": 32}}]}}]
+    augment = [{"name": "ApplyTransformToKey", "args": {"key": "video", "transform": [  # random draws per clip
+        {"name": "RandomResizedCrop", "args": {"target_height": 32, "target_width": 32, "scale": [0.6, 1.0],
+                                               "aspect_ratio": [0.8, 1.25]}}]}}]
     synthetic = {"root": str(root / "data"), "num_classes": 2, "train_per_class": 64, "val_per_class": 16,
                  "height": 48, "width": 48, "fps": 15.0, "duration": 2.0, "seed": 5}
-    data = {"frames_per_clip": 8, "decode_audio": False, "transform": crop, "synthetic": synthetic}
+    data = {"frames_per_clip": 8, "decode_audio": False, "synthetic": synthetic}
     return {
         "name": name,
         "seed": 11,
         "data": {
-            "train": {**data, "split": "train", "clip_sampler": {"name": "random", "args": {"clip_duration": 1.6}}},
-            "val": {**data, "split": "val",
+            "train": {**data, "split": "train", "transform": augment,
+                      "clip_sampler": {"name": "random", "args": {"clip_duration": 1.6}}},
+            "val": {**data, "split": "val", "transform": crop,
                     "clip_sampler": {"name": "constant_clips_per_video", "args": {"clip_duration": 1.6, "clips_per_video": 2}}},
         },
         "model": {"name": "create_x3d", "args": {"input_clip_length": 8, "input_crop_size": 32, "width_factor": 1.0,

@@ -3,7 +3,9 @@
 PyTorchVideo's dataset was only an ``IterableDataset``: no ``len``, no
 ``random_split``, no samplers, and with several workers every worker shuffled
 the videos on its own, so clips were duplicated and others dropped. vidray
-fixes that by making every clip a pure function of ``(video, epoch, seed)``:
+fixes that by making every clip a pure function of ``(video, epoch, seed)``,
+its random augmentation included (the transform draws from torch's generator
+seeded for that clip, whichever process or worker runs it):
 
 * **iterable** (``DataLoader(dataset)``, PyTorchVideo's way): the clips of an
   epoch are ordered by ``video_sampler`` from one seed shared by all workers,
@@ -452,7 +454,11 @@ class LabeledVideoDataset(torch.utils.data.IterableDataset):
             **{k: v for k, v in info.items() if k not in self._reserved_keys},
             **self.clip_annotation(info, clip, windows, video),
         }
-        return self._transform(sample) if self._transform is not None else sample
+        if self._transform is None:
+            return sample
+        with torch.random.fork_rng(devices=[]):  # the augmentation's draws belong to this clip alone
+            torch.manual_seed(random.Random(f"{epoch_key}:{video_index}:{slot}").randrange(2**63))
+            return self._transform(sample)
 
     # ------------------------------------------------------------------ hooks for datasets
     def clip_windows(
