@@ -314,6 +314,7 @@ def use_deterministic_algorithms(device: torch.device) -> None:
     warns about them rather than refusing (README "Reproducibility")."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts, after this
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.backends.mkldnn.deterministic = True  # oneDNN (CPU convolutions) has its own switch
     torch.utils.deterministic.fill_uninitialized_memory = False  # a debugging aid, not needed for determinism
 
 
