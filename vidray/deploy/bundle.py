@@ -105,8 +105,8 @@ class DeployBundle:
         check_sha256(program, record["sha256"], os.path.join(folder, PROGRAM_FILE))
         return cls(
             program=program,
-            inputs=tuple(_spec(item, folder) for item in record["inputs"]),
-            outputs=tuple(_spec(item, folder) for item in record["outputs"]),
+            inputs=tuple(spec_from_record(item, folder) for item in record["inputs"]),
+            outputs=tuple(spec_from_record(item, folder) for item in record["outputs"]),
             metadata=record.get("metadata", {}),
         )
 
@@ -134,7 +134,7 @@ def check_sha256(program: bytes, expected: str, where: str) -> None:
                           "the program was altered or truncated, refusing to run it")
 
 
-def _spec(item: dict[str, Any], folder: str) -> TensorSpec:
+def spec_from_record(item: dict[str, Any], folder: str) -> TensorSpec:
     try:
         return TensorSpec(tuple(int(size) for size in item["shape"]), str(item["dtype"]), str(item.get("name", "")))
     except (KeyError, TypeError, ValueError):

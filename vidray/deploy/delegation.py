@@ -47,10 +47,10 @@ class Delegation:
 def delegation_of(edge_program: Any) -> Delegation:
     """The delegation of a lowered ``ExportedProgram`` (``EdgeProgramManager.exported_program()``)."""
     module = edge_program.graph_module
-    outside = [node for node in _operators(module.graph.nodes)]
+    outside = _operators(module.graph.nodes)
     inside: list[fx.Node] = []
     partitions = 0
-    for name, child in module.named_children():
+    for child in module.children():
         original = getattr(child, "original_module", None)
         if original is not None:  # a LoweredBackendModule
             partitions += 1

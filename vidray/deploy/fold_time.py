@@ -184,29 +184,28 @@ def _conv3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
         raise FoldError(f"node {node.name!r}: dilated conv3d (dilation {list(dilation)}) has no 2-D form here")
     _, _, out_frames, out_height, out_width = _shape(node)
     graph, x = module.graph, args["input"]
-    view = lambda value, shape: graph.call_function(aten.view.default, (value, list(shape)))  # noqa: E731
     bias_node = _constant(module, bias, "bias") if bias is not None else None
 
     if (kt, kh, kw) == (1, 1, 1) and st == 1 and (pt, ph, pw) == (0, 0, 0) and height % sh == 0:
-        folded = view(x, (batch, channels, frames * height, width))
+        folded = _view(graph, x, (batch, channels, frames * height, width))
         out = graph.call_function(aten.conv2d.default, (
             folded, _constant(module, weight[:, :, 0], "pointwise"), bias_node, [sh, sw], [0, 0], [1, 1], groups))
     elif (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and (ph, pw) == (0, 0):
-        folded = view(x, (batch, channels, frames, height * width))
+        folded = _view(graph, x, (batch, channels, frames, height * width))
         out = graph.call_function(aten.conv2d.default, (
             folded, _constant(module, weight[:, :, :, :, 0], "temporal"), bias_node, [st, 1], [pt, 0], [1, 1], groups))
     elif kt == 1 and st == 1 and pt == 0:
         frames_first = graph.call_function(aten.permute.default, (x, [0, 2, 1, 3, 4]))
-        folded = view(graph.call_function(aten.clone.default, (frames_first,), {"memory_format": torch.contiguous_format}),
+        folded = _view(graph, graph.call_function(aten.clone.default, (frames_first,), {"memory_format": torch.contiguous_format}),
                       (batch * frames, channels, height, width))
         conv = graph.call_function(aten.conv2d.default, (
             folded, _constant(module, weight[:, :, 0], "spatial"), bias_node, [sh, sw], [ph, pw], [1, 1], groups))
-        unfolded = view(conv, (batch, frames, out_channels, out_height, out_width))
+        unfolded = _view(graph, conv, (batch, frames, out_channels, out_height, out_width))
         back = graph.call_function(aten.permute.default, (unfolded, [0, 2, 1, 3, 4]))
         return graph.call_function(aten.clone.default, (back,), {"memory_format": torch.contiguous_format})
     elif groups == channels == out_channels:
         banded = _banded_depthwise_weight(weight, frames, out_frames, st, pt)
-        folded = view(x, (batch, channels * frames, height, width))
+        folded = _view(graph, x, (batch, channels * frames, height, width))
         frame_bias = _constant(module, bias.repeat_interleave(out_frames), "bias") if bias is not None else None
         out = graph.call_function(aten.conv2d.default, (
             folded, _constant(module, banded, "banded"), frame_bias, [sh, sw], [ph, pw], [1, 1], channels))
@@ -215,7 +214,7 @@ def _conv3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
             f"node {node.name!r}: conv3d with kernel {[kt, kh, kw]}, groups {groups} ({channels} -> {out_channels} "
             "channels): a dense convolution over time and space has no exact 2-D fold here"
         )
-    return view(out, (batch, out_channels, out_frames, out_height, out_width))
+    return _view(graph, out, (batch, out_channels, out_frames, out_height, out_width))
 
 
 def _banded_depthwise_weight(weight: torch.Tensor, frames: int, out_frames: int, stride: int, padding: int) -> torch.Tensor:
@@ -235,15 +234,21 @@ def _banded_depthwise_weight(weight: torch.Tensor, frames: int, out_frames: int,
 def _mean(module: fx.GraphModule, node: fx.Node) -> fx.Node:
     """A mean over consecutive dims of a 5-D tensor as a 4-D mean: the dims before them fold into
     the batch, the reduced ones into height (and any after them into width)."""
-    x, dims = node.args[0], sorted(d % 5 for d in node.args[1])
+    dims = sorted(d % 5 for d in node.args[1])
     if dims != list(range(dims[0], dims[-1] + 1)):
         raise FoldError(f"node {node.name!r}: mean over dims {dims} of a 5-D tensor: only consecutive dims fold")
+    return _folded_mean(module.graph, node.args[0], dims, _shape(node))  # keepdim or not: the node's shape
+
+
+def _folded_mean(graph: fx.Graph, x: fx.Node, dims: list[int], out_shape: Sequence[int]) -> fx.Node:
     shape = _shape(x)
     before, reduced, after = shape[: dims[0]], shape[dims[0] : dims[-1] + 1], shape[dims[-1] + 1 :]
-    graph = module.graph
-    folded = graph.call_function(aten.view.default, (x, [_product(before), 1, _product(reduced), _product(after)]))
-    mean = graph.call_function(aten.mean.dim, (folded, [2] if after else [2, 3], True))
-    return graph.call_function(aten.view.default, (mean, list(_shape(node))))  # keepdim or not: the node's shape
+    folded = _view(graph, x, (_product(before), 1, _product(reduced), _product(after)))
+    return _view(graph, graph.call_function(aten.mean.dim, (folded, [2] if after else [2, 3], True)), out_shape)
+
+
+def _view(graph: fx.Graph, value: fx.Node, shape: Sequence[int]) -> fx.Node:
+    return graph.call_function(aten.view.default, (value, list(shape)))
 
 
 def _product(sizes: Sequence[int]) -> int:
@@ -264,21 +269,15 @@ def _avg_pool3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
         raise FoldError(f"node {node.name!r}: avg_pool3d {args['kernel_size']} over {frames} frames: only pools "
                         "over all frames without padding have a 2-D form here")
     graph = module.graph
-    view = lambda value, shape: graph.call_function(aten.view.default, (value, list(shape)))  # noqa: E731
-    over_time = graph.call_function(aten.mean.dim, (view(args["input"], (batch, channels, frames, height * width)), [2], True))
-    pooled = graph.call_function(aten.avg_pool2d.default, (
-        view(over_time, (batch, channels, height, width)), [kh, kw], stride[1:], [0, 0]))
-    return view(pooled, _shape(node))
+    over_time = _folded_mean(graph, args["input"], [2], (batch, channels, height, width))
+    pooled = graph.call_function(aten.avg_pool2d.default, (over_time, [kh, kw], stride[1:], [0, 0]))
+    return _view(graph, pooled, _shape(node))
 
 
 def _adaptive_avg_pool3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
     if list(node.args[1]) != [1, 1, 1]:
         raise FoldError(f"node {node.name!r}: adaptive_avg_pool3d to {list(node.args[1])}: only 1x1x1 has a 2-D form here")
-    batch, channels, frames, height, width = _shape(node.args[0])
-    graph = module.graph
-    folded = graph.call_function(aten.view.default, (node.args[0], [batch, channels, frames * height, width]))
-    mean = graph.call_function(aten.mean.dim, (folded, [2, 3], True))
-    return graph.call_function(aten.view.default, (mean, [batch, channels, 1, 1, 1]))
+    return _folded_mean(module.graph, node.args[0], [2, 3, 4], _shape(node))
 
 
 _REWRITES: dict[Any, Callable[[fx.GraphModule, fx.Node], fx.Node]] = {

@@ -12,7 +12,15 @@ from typing import Any, Sequence
 
 import torch
 
-from vidray.deploy.bundle import PROGRAM_FILE, RECORD_FILE, TensorSpec, check_sha256, read_record, sha256_of
+from vidray.deploy.bundle import (
+    PROGRAM_FILE,
+    RECORD_FILE,
+    TensorSpec,
+    check_sha256,
+    read_record,
+    sha256_of,
+    spec_from_record,
+)
 from vidray.errors import DeployError
 
 
@@ -49,7 +57,7 @@ def load_program(path: str, *, sha256: str | None = None) -> Program:
         check_sha256(data, record["sha256"], program_path)
         if sha256 is not None:
             check_sha256(data, sha256, program_path)
-        specs = [[TensorSpec(tuple(s["shape"]), s["dtype"], s.get("name", "")) for s in record[key]] for key in ("inputs", "outputs")]
+        specs = [[spec_from_record(item, path) for item in record[key]] for key in ("inputs", "outputs")]
         return Program(data, specs[0], specs[1], program_path)
     data = _read(path)
     if sha256 is not None:

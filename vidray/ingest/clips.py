@@ -176,6 +176,12 @@ def clips_per_task_for(
     return max(1, min(wanted, len(dataset) // (MIN_TASKS_PER_WORKER * decode_workers)))
 
 
+def decode_tasks_per_shard(decode_workers: int | None, world_size: int) -> int | None:
+    """Decode tasks each training worker's pipeline runs at a time: ``decode_workers`` split among
+    the ``world_size`` workers, at least one each (``None``: as free CPUs allow)."""
+    return None if decode_workers is None else max(1, decode_workers // world_size)
+
+
 @dataclass(frozen=True)
 class ClipSource:
     """A dataset ready to be decoded by Ray Data, any epoch, any shard; made once by the driver.
@@ -246,7 +252,7 @@ class ClipSource:
         source = ray.data.from_items(
             [{"id": i} for i in numbers], override_num_blocks=max(1, -(-len(numbers) // self.clips_per_task))
         )
-        workers = None if self.decode_workers is None else max(1, self.decode_workers // world_size)
+        workers = decode_tasks_per_shard(self.decode_workers, world_size)
         options = {"name": self.name, "state": self.state, "columns": self.columns, "run_name": self.run_name}
         clips = source.map_batches(
             decode_clips,

@@ -25,7 +25,7 @@ from torch.utils.data import SequentialSampler
 from vidray.data import LabeledVideoDataset, VideoManifest
 from vidray.data.config import DataConfig, build_dataset
 from vidray.errors import CheckpointError, ConfigError, DataError
-from vidray.ingest.clips import ClipSource
+from vidray.ingest.clips import ClipSource, decode_tasks_per_shard
 from vidray.ingest.state import create_ingest_state
 from vidray.models import create_model
 from vidray.models.checkpoint import check_state_dict
@@ -272,7 +272,7 @@ def _cpus_needed(config: ExperimentConfig) -> float:
     its own shard)."""
     workers = config.scaling.num_workers
     trainers = 0 if config.scaling.use_gpu else workers * config.scaling.cpus_per_worker
-    decode_tasks = workers * max(1, (config.ingest.decode_workers or 1) // workers)
+    decode_tasks = workers * (decode_tasks_per_shard(config.ingest.decode_workers, workers) or 1)
     return trainers + decode_tasks * config.ingest.decode_cpus
 
 
