@@ -11,7 +11,7 @@ def vidray(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = vidray("--help")
     assert result.returncode == 0
-    for command in ("run", "decode", "synthetic", "probe", "list"):
+    for command in ("run", "export", "decode", "synthetic", "probe", "list"):
         assert command in result.stdout
 
 

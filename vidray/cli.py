@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                      "without --pretrained this is the randomly initialised baseline")
     run.set_defaults(handler=_run)
 
+    _add_export_parser(commands)
+
     decode = commands.add_parser(
         "decode",
         help="decode one labelled epoch of a dataset (no training), to check data and measure speed",
@@ -106,6 +108,89 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'uniform*'")
     listing.set_defaults(handler=_list)
     return parser
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export",
+        help="export a trained or zoo model to an int8 (or fp32) ExecuTorch program, evaluate it, register it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Export a model to an ExecuTorch program for phones (XNNPACK): 3-D convolutions
+folded exactly into 2-D ones, int8 quantization with PT2E calibrated on real
+clips (the training split through the evaluation transform), lowered to
+XNNPACK. The program is then run by ExecuTorch's runtime on the validation
+clips beside the eager model: top-1 of both (for a model trained on that
+data), their agreement, and the drop are recorded.
+
+The bundle (program.pte + bundle.json with sha256, input/output spec,
+quantization recipe, calibration hash, delegation, evaluation) is saved under
+--output, logged to MLflow beside the source model (deploy/NAME-SHA) and
+registered as a new version of NAME (default SOURCE-QUANTIZE-BACKEND), its
+tags holding size, sha256, accuracy and delegated fraction. A causal MoViNet
+(movinet_a0_stream, ...) becomes a stream program: its state is program
+inputs and outputs, fed --chunk-frames frames per call.
+
+Options default to the --config file's deploy: section, then to the values
+shown. Nothing is unpickled: logged models are read as torch.export archives.""",
+        epilog="""\
+examples:
+  vidray export --model-uri models:/x3d-synthetic/1
+  vidray export --model-uri runs:/RUN_ID --quantize fp32
+  vidray export --hub x3d_s --checkpoint X3D_S.pyth --calibration-batches 32
+  vidray export --hub movinet_a0_stream --chunk-frames 1""",
+    )
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-uri", metavar="URI",
+                        help="a model logged by vidray run: models:/NAME/VERSION, models:/NAME@ALIAS, models:/MODEL_ID "
+                        "or runs:/RUN_ID (its run's config gives the data and normalisation)")
+    source.add_argument("--hub", metavar="NAME", help="a zoo model (`vidray models` lists them), e.g. x3d_s")
+    export.add_argument("--config", metavar="FILE",
+                        help="experiment config: its deploy: section sets defaults, its data (train split to "
+                        "calibrate, val to evaluate) replaces the source's, its tracking.uri is the store")
+    export.add_argument("--checkpoint", metavar="PATH", help="with --hub: weights to load (local path or s3://)")
+    export.add_argument("--quantize", choices=("int8", "fp32"), help="program precision (default: int8)")
+    export.add_argument("--backend", choices=("xnnpack",), help="the delegate (default: xnnpack)")
+    export.add_argument("--calibration-batches", type=int, metavar="N",
+                        help="clips the int8 quantizer observes (default: 16)")
+    export.add_argument("--eval-clips", type=int, metavar="N", help="validation clips compared (default: all)")
+    export.add_argument("--chunk-frames", type=int, metavar="N", help="stream programs: frames per call (default: 1)")
+    export.add_argument("--register", metavar="NAME",
+                        help="registered model to add the program to (default: SOURCE-QUANTIZE-BACKEND)")
+    export.add_argument("--output", metavar="DIR",
+                        help="bundle folder, must not hold a bundle (default: ./vidray-deploy/NAME-SHA)")
+    export.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow store (default: the config's, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    export.add_argument("--no-tracking", action="store_true", help="only save the bundle locally (no MLflow)")
+    export.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from vidray.deploy.config import DeployConfig
+    from vidray.jobs.export import export_model, logged_source, print_export_summary, zoo_source
+    from vidray.tracking import TrackingConfig, resolve_tracking_uri
+    from vidray.train.experiment import load_experiment
+
+    config = load_experiment(args.config)[0] if args.config else None
+    flags = {"quantize": args.quantize, "backend": args.backend, "calibration_batches": args.calibration_batches,
+             "eval_clips": args.eval_clips, "chunk_frames": args.chunk_frames, "register": args.register}
+    base = config.deploy.model_dump() if config and config.deploy else {}
+    try:
+        deploy = DeployConfig.model_validate({**base, **{k: v for k, v in flags.items() if v is not None}})
+    except ValueError as exc:
+        raise ConfigError(f"vidray export: {exc}") from None
+    tracking = config.tracking if config else TrackingConfig()
+    if args.tracking_uri:
+        tracking = tracking.model_copy(update={"uri": args.tracking_uri})
+    if args.model_uri:
+        if args.checkpoint:
+            raise ConfigError("vidray export: --checkpoint goes with --hub (a logged model has its weights)")
+        source = logged_source(args.model_uri, resolve_tracking_uri(tracking), config)
+    else:
+        source = zoo_source(args.hub, args.checkpoint, config.data if config else None, config.seed if config else 0)
+    result = export_model(source, deploy, tracking=None if args.no_tracking else tracking, output=args.output)
+    print_export_summary(result)
+    return 0
 
 
 def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:
@@ -196,6 +281,12 @@ def _run(args: argparse.Namespace) -> int:
           f"{config.scaling.num_workers} Ray Train worker(s)", flush=True)
     result = fit(config, config_text=text, resume=args.resume)
     print_summary(config, result)
+    if config.deploy is not None and result.model_uri:
+        from vidray.jobs.export import export_model, logged_source, print_export_summary
+
+        print(f"\n{config.name}: exporting the model ({config.deploy.quantize}, {config.deploy.backend})", flush=True)
+        source = logged_source(result.model_uri, result.tracking_uri, config)
+        print_export_summary(export_model(source, config.deploy, tracking=config.tracking, keep_local=False))
     return 0
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from clips import clip_of
 from torch import nn
 
-from vidray.data import EncodedVideo
 from vidray.deploy import DeployBundle, export, load_program
 from vidray.errors import DeployError
 from vidray.models import create_model
@@ -23,23 +23,9 @@ def small_x3d() -> nn.Module:
                         head_activation=None).eval()
 
 
-def clip_of(path: str) -> torch.Tensor:
-    """A model input from a real video: 4 frames of its first second, 64x64, normalised."""
-    video = EncodedVideo.from_path(path, decode_audio=False).get_clip(0.0, 1.0)["video"]  # uint8 [C, T, H, W]
-    frames = video[:, torch.linspace(0, video.shape[1] - 1, FRAMES).long()].float() / 255
-    frames = nn.functional.interpolate(frames, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-    return ((frames - 0.45) / 0.225).unsqueeze(0)
-
-
 @pytest.fixture(scope="module")
-def clips(synthetic_dataset) -> list[torch.Tensor]:
-    import csv
-    import os
-
-    rows = list(csv.DictReader(open(synthetic_dataset.csv["val"])))
-    paths = [os.path.join(synthetic_dataset.video_dir["val"], row["label"],
-                          f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4") for row in rows]
-    return [clip_of(path) for path in paths]
+def clips(val_videos) -> list[torch.Tensor]:
+    return [clip_of(path, FRAMES, SIZE) for path in val_videos]
 
 
 @pytest.fixture(scope="module")

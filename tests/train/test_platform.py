@@ -63,6 +63,8 @@ def experiment(root: Path, synthetic: dict, name: str, temporal: bool) -> dict:
         "checkpoint": {"storage_path": str(root / "runs") if temporal else f"s3://{CONTROL_BUCKET}/runs",
                        "max_failures": 2},
         "tracking": {"uri": f"sqlite:///{root / 'mlflow.db'}"},
+        # The control's jobs end with `vidray run`'s deploy step (fp32: a quick check of the wiring).
+        "deploy": None if temporal else {"quantize": "fp32", "eval_clips": 8},
     }
 
 
@@ -142,6 +144,43 @@ def test_confusion_matrix_and_pickle_free_model_are_in_the_run(temporal_run, wor
     assert model(torch.zeros(3, 3, 8, 32, 32)).shape == (3, 2)
 
 
+@pytest.fixture(scope="module")
+def exported(temporal_run, workspace) -> dict:
+    """``vidray export`` of the trained temporal model: int8, calibrated on 16 training clips, evaluated
+    on all 512 validation clips (256 videos x 2) eager and as a program; returns its bundle record."""
+    from vidray.cli import main
+
+    folder = workspace / "temporal-int8"
+    assert main(["export", "--model-uri", temporal_run.model_uri, "--tracking-uri", temporal_run.tracking_uri,
+                 "--output", str(folder)]) == 0
+    return json.loads((folder / "bundle.json").read_text())
+
+
+def test_the_int8_program_of_the_trained_model_loses_at_most_one_point_of_top1(exported, temporal_run, workspace):
+    evaluation = exported["metadata"]["evaluation"]
+    print(f"\nint8 program vs eager fp32 on {evaluation['clips']} validation clips: {evaluation}")
+    assert evaluation["clips"] == 512 and evaluation["split"] == "val"
+    assert evaluation["top1_eager"] >= 0.75  # the trained model, not chance (0.5)
+    assert evaluation["top1_drop"] <= 0.01
+    assert exported["metadata"]["delegation"]["work_fraction"] >= 0.95
+    assert exported["metadata"]["model"] == temporal_run.model_uri
+
+
+def test_the_program_is_logged_beside_the_model_and_registered_with_its_figures(exported, temporal_run, workspace):
+    mlflow = client(workspace)
+    (version,) = mlflow.search_model_versions("name = 'temporal-int8-xnnpack'")
+    assert version.run_id == temporal_run.run_id
+    tags = version.tags
+    assert tags["vidray.deploy.sha256"] == exported["sha256"]
+    assert int(tags["vidray.deploy.size_bytes"]) == exported["size_bytes"]
+    assert float(tags["vidray.deploy.top1_int8"]) == pytest.approx(exported["metadata"]["evaluation"]["top1_int8"], abs=1e-4)
+    assert "vidray.deploy.top1_drop" in tags and tags["vidray.deploy.source_model"] == temporal_run.model_uri
+    folder = f"deploy/temporal-int8-xnnpack-{exported['sha256'][:12]}"
+    assert {a.path for a in mlflow.list_artifacts(temporal_run.run_id, folder)} == {f"{folder}/program.pte",
+                                                                                     f"{folder}/bundle.json"}
+    assert mlflow.get_run(temporal_run.run_id).info.status == "FINISHED"  # the training run's record is untouched
+
+
 def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
     first, resumed, workspace = submitted_run
     for job in (first, resumed):
@@ -154,6 +193,9 @@ def test_ray_job_submit_records_run_metrics_and_model_in_mlflow(submitted_run):
     assert run.data.metrics["epoch"] == CONTROL_EPOCHS and "val/top1" in run.data.metrics
     assert run.data.params["model.name"] == "create_x3d"
     assert mlflow.search_logged_models([experiment.experiment_id])
+    versions = mlflow.search_model_versions("name = 'single-frame-fp32-xnnpack'")  # the config's deploy: section
+    assert len(versions) == 2 and {v.run_id for v in versions} == {run.info.run_id}  # one per job
+    assert all(v.tags["vidray.deploy.quantize"] == "fp32" for v in versions)
 
 
 def test_a_finished_run_resumes_from_its_s3_checkpoint_for_more_epochs(submitted_run):

@@ -14,6 +14,7 @@ from vidray.deploy.delegation import Delegation, delegation_of
 from vidray.deploy.export import BACKENDS, QUANTIZATIONS, export
 from vidray.deploy.fold_time import FoldError, fold_time
 from vidray.deploy.program import Program, load_program
+from vidray.deploy.stream import ProgramStream, StreamStep, export_stream
 
 __all__ = [
     "BACKENDS",
@@ -21,10 +22,13 @@ __all__ = [
     "DeployBundle",
     "FoldError",
     "Program",
+    "ProgramStream",
     "QUANTIZATIONS",
+    "StreamStep",
     "TensorSpec",
     "delegation_of",
     "export",
+    "export_stream",
     "fold_time",
     "load_program",
 ]

@@ -37,6 +37,8 @@ def export(
     backend: Literal["xnnpack"] = "xnnpack",
     calibration: Iterable[Inputs] | None = None,
     metadata: dict[str, Any] | None = None,
+    input_names: Sequence[str] = (),
+    output_names: Sequence[str] = (),
 ) -> DeployBundle:
     """The deployable bundle of ``model`` at the shapes of ``example_inputs`` (batch included).
 
@@ -48,6 +50,8 @@ def export(
         calibration: int8 only: model inputs of the example's shapes, real clips through the
             model's transform (e.g. a validation loader's first batches).
         metadata: recorded in the bundle (model name, zoo config, ...), beside what export adds.
+        input_names, output_names: names of the program's tensors in its spec (default ``input_0``,
+            ``output_0``, ...).
     """
     if quantize not in QUANTIZATIONS:
         raise DeployError(f"quantize: {quantize!r} is not one of {list(QUANTIZATIONS)}")
@@ -57,10 +61,11 @@ def export(
     batches = _calibration_batches(calibration, example) if quantize == "int8" else []
     if quantize == "fp32" and calibration is not None:
         raise DeployError("calibration: an fp32 export takes no calibration data (it is for int8)")
-    model = model.eval()
+    _to_eval_mode(model)
     name = type(model).__name__
     with torch.no_grad():
-        outputs = model(*example)
+        outputs = _as_tuple(model(*example), f"{name} outputs")
+    input_specs, output_specs = _specs(example, input_names, "input"), _specs(outputs, output_names, "output")
     graph = fold_time(_torch_export(model, example, name).module())
     program = _torch_export(graph, example, name)
     if quantize == "int8":
@@ -84,10 +89,23 @@ def export(
     }
     return DeployBundle(
         program=bytes(data),
-        inputs=tuple(TensorSpec.of(tensor, f"input_{i}") for i, tensor in enumerate(example)),
-        outputs=tuple(TensorSpec.of(tensor, f"output_{i}") for i, tensor in enumerate(_as_tuple(outputs, "outputs"))),
+        inputs=input_specs,
+        outputs=output_specs,
         metadata=record,
     )
+
+
+def _specs(tensors: tuple[torch.Tensor, ...], names: Sequence[str], kind: str) -> tuple[TensorSpec, ...]:
+    if names and len(names) != len(tensors):
+        raise DeployError(f"{kind}_names: {len(names)} names for the program's {len(tensors)} {kind}s")
+    return tuple(TensorSpec.of(tensor, names[i] if names else f"{kind}_{i}") for i, tensor in enumerate(tensors))
+
+
+def _to_eval_mode(model: nn.Module) -> None:
+    try:
+        model.eval()
+    except NotImplementedError:  # a module loaded from torch.export (a logged model): its mode was fixed at export
+        pass
 
 
 def _as_tuple(inputs: Any, where: str) -> tuple[torch.Tensor, ...]:
@@ -131,12 +149,19 @@ def _quantized(program: Any, batches: list[tuple], name: str) -> Any:
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer.set_filter_function(_on_floats)
     prepared = prepare_pt2e(program.module(), quantizer)
     with torch.no_grad():
         for batch in batches:
             prepared(*batch)
     converted = convert_pt2e(prepared)
     return _torch_export(converted, batches[0], name)
+
+
+def _on_floats(node: Any) -> bool:
+    """Quantize only float computations: an integer one (a stream's frame count) must stay exact."""
+    values = [node.meta.get("val")] + [arg.meta.get("val") for arg in node.all_input_nodes]
+    return all(not isinstance(value, torch.Tensor) or value.is_floating_point() for value in values)
 
 
 def _hash_batches(batches: list[tuple]) -> str:

@@ -14,6 +14,7 @@ exact (a reshape of a contiguous tensor is free)::
     conv (1, kh, kw)                        [B*T, C, H, W]  Conv2d (kh, kw)    (frames as batch: two transposes)
     depthwise conv (kt, kh, kw)             [B, C*T, H, W]  grouped Conv2d, each channel's T input frames
                                                             -> T' output frames through a banded T'xT kernel
+    zero pad of H and W before a conv       moved onto the 4-D tensor the conv reads (XNNPACK fuses it in)
     batch norm after a convolution          folded into the convolution's weights
     other batch norms                       a per-channel multiply and add
     mean over consecutive dims              a 4-D mean over the folded axes
@@ -195,26 +196,49 @@ def _conv3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
         out = graph.call_function(aten.conv2d.default, (
             folded, _constant(module, weight[:, :, :, :, 0], "temporal"), bias_node, [st, 1], [pt, 0], [1, 1], groups))
     elif kt == 1 and st == 1 and pt == 0:
+        x, pads = _spatial_pad_of(x)
+        height, width = _shape(x)[3:]
         frames_first = graph.call_function(aten.permute.default, (x, [0, 2, 1, 3, 4]))
         folded = _view(graph, graph.call_function(aten.clone.default, (frames_first,), {"memory_format": torch.contiguous_format}),
                       (batch * frames, channels, height, width))
         conv = graph.call_function(aten.conv2d.default, (
-            folded, _constant(module, weight[:, :, 0], "spatial"), bias_node, [sh, sw], [ph, pw], [1, 1], groups))
+            _padded(graph, folded, pads), _constant(module, weight[:, :, 0], "spatial"), bias_node, [sh, sw], [ph, pw],
+            [1, 1], groups))
         unfolded = _view(graph, conv, (batch, frames, out_channels, out_height, out_width))
         back = graph.call_function(aten.permute.default, (unfolded, [0, 2, 1, 3, 4]))
         return graph.call_function(aten.clone.default, (back,), {"memory_format": torch.contiguous_format})
     elif groups == channels == out_channels:
         banded = _banded_depthwise_weight(weight, frames, out_frames, st, pt)
-        folded = _view(graph, x, (batch, channels * frames, height, width))
+        x, pads = _spatial_pad_of(x)
+        folded = _view(graph, x, (batch, channels * frames, *_shape(x)[3:]))
         frame_bias = _constant(module, bias.repeat_interleave(out_frames), "bias") if bias is not None else None
         out = graph.call_function(aten.conv2d.default, (
-            folded, _constant(module, banded, "banded"), frame_bias, [sh, sw], [ph, pw], [1, 1], channels))
+            _padded(graph, folded, pads), _constant(module, banded, "banded"), frame_bias, [sh, sw], [ph, pw], [1, 1],
+            channels))
     else:
         raise FoldError(
             f"node {node.name!r}: conv3d with kernel {[kt, kh, kw]}, groups {groups} ({channels} -> {out_channels} "
             "channels): a dense convolution over time and space has no exact 2-D fold here"
         )
     return _view(graph, out, (batch, out_channels, out_frames, out_height, out_width))
+
+
+def _spatial_pad_of(x: fx.Node) -> tuple[fx.Node, list[int]]:
+    """``(unpadded input, [left, right, top, bottom])`` when ``x`` is a zero pad of height and width read
+    only by this convolution (TF's asymmetric "same" padding), else ``(x, [])``. Moved onto the folded
+    4-D tensor, the pad feeds the 2-D convolution directly, which XNNPACK fuses into it; a pad on its
+    own does not run quantized there."""
+    if x.op != "call_function" or x.target != aten.constant_pad_nd.default or len(x.users) != 1:
+        return x, []
+    pads = [int(p) for p in x.args[1]]
+    value = x.args[2] if len(x.args) > 2 else 0.0
+    if value != 0 or len(pads) not in (4, 6) or any(p < 0 for p in pads) or any(pads[4:]):
+        return x, []
+    return x.args[0], pads[:4]
+
+
+def _padded(graph: fx.Graph, x: fx.Node, pads: list[int]) -> fx.Node:
+    return graph.call_function(aten.constant_pad_nd.default, (x, pads, 0.0)) if pads else x
 
 
 def _banded_depthwise_weight(weight: torch.Tensor, frames: int, out_frames: int, stride: int, padding: int) -> torch.Tensor:

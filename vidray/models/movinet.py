@@ -79,13 +79,17 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 def _same_avg_pool(x: torch.Tensor) -> torch.Tensor:
-    """1x3x3 average pooling, spatial stride 2, "same" padding, averaging real pixels only (TF semantics)."""
-    (top, bottom), (left, right) = _same_padding(x.shape[-2], 3, 2), _same_padding(x.shape[-1], 3, 2)
-    pad = (left, right, top, bottom)
+    """1x3x3 average pooling, spatial stride 2, "same" padding, averaging real pixels only (TF semantics).
+
+    TF pads (0, 1) on an even side and (1, 1) on an odd one; ``ceil_mode`` gives
+    the window that TF's extra trailing pad would add, and it and the leading
+    pad average only real pixels. One pooling op, no explicit pad: exported
+    programs keep it in one piece (a padded tensor would split it).
+    """
+    (top, _), (left, _) = _same_padding(x.shape[-2], 3, 2), _same_padding(x.shape[-1], 3, 2)
     frames = x.flatten(1, 2)  # 2D pooling of every (channel, frame) plane: the kernel is 1 frame deep
-    sums = F.avg_pool2d(F.pad(frames, pad), 3, 2, divisor_override=1)
-    counts = F.avg_pool2d(F.pad(x.new_ones((1, 1, *x.shape[-2:])), pad), 3, 2, divisor_override=1)
-    return (sums / counts).unflatten(1, x.shape[1:3])
+    pooled = F.avg_pool2d(frames, 3, 2, padding=(top, left), ceil_mode=True, count_include_pad=False)
+    return pooled.unflatten(1, x.shape[1:3])
 
 
 def _running_mean(x: torch.Tensor, key: str, state: State | None, new_state: State | None) -> torch.Tensor:

@@ -158,17 +158,11 @@ def register_model(run: RunHandle, record: ModelRecord, name: str) -> ModelRecor
     Registration only ever adds: existing versions are never changed, and if it
     fails the logged model stays and can be registered again.
     """
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, ErrorCode
     from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
     client = run.client
     with run.errors(f"registering {record.model_uri} as a new version of {name!r} (the logged model is kept)"):
-        try:
-            client.create_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code not in (ErrorCode.Name(RESOURCE_ALREADY_EXISTS), ErrorCode.Name(ALREADY_EXISTS)):
-                raise
+        ensure_registered_model(client, name)
         version = client.create_model_version(
             name,
             # The files' location, not models:/<id>: MLflow resolves that with its global tracking URI.
@@ -185,6 +179,28 @@ def register_model(run: RunHandle, record: ModelRecord, name: str) -> ModelRecor
     return dataclasses.replace(record, registered_name=name, registered_version=int(version.version))
 
 
+def ensure_registered_model(client: Any, name: str) -> None:
+    """Creates registered model ``name`` unless it exists (two jobs may race to create it: both succeed)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code not in (ErrorCode.Name(RESOURCE_ALREADY_EXISTS), ErrorCode.Name(ALREADY_EXISTS)):
+            raise
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedModel:
+    """A model logged by :func:`log_model`, loaded: the module and what its MLmodel file records."""
+
+    module: torch.nn.Module
+    metadata: dict[str, Any]  # the ``metadata`` given to log_model (model name, classes, mean, std, ...)
+    input_shapes: tuple[tuple[int, ...], ...]  # per input, without the batch dimension
+    run_id: str | None  # the run that logged it
+
+
 def load_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> torch.nn.Module:
     """Loads a model logged by :func:`log_model` (``models:/<id>`` or ``models:/<name>/<version>``).
 
@@ -194,6 +210,11 @@ def load_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> tor
     result is an exported graph module: call it, do not train it (``eval()`` is not
     supported on it).
     """
+    return read_logged_model(model_uri, tracking_uri=tracking_uri).module
+
+
+def read_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> LoggedModel:
+    """:func:`load_logged_model` with the record around the module: metadata, input shapes, source run."""
     import mlflow.artifacts
     import mlflow.pytorch
     from mlflow.models import Model
@@ -213,11 +234,14 @@ def load_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> tor
             # "false" makes MLflow verify that the archive holds no pickled objects before loading it.
             with scoped_environ(MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false"):
                 program = mlflow.pytorch.load_model(local)
-    if (mlmodel.metadata or {}).get(INPUT_KIND_KEY) == "pathways":
+    metadata = dict(mlmodel.metadata or {})
+    if metadata.get(INPUT_KIND_KEY) == "pathways":
         from vidray.tracking.pathways import PathwaysAsList
 
-        return PathwaysAsList(program)
-    return program
+        program = PathwaysAsList(program)
+    inputs = mlmodel.get_input_schema()
+    shapes = tuple(tuple(int(size) for size in spec.shape[1:]) for spec in inputs.inputs) if inputs else ()
+    return LoggedModel(program, metadata, shapes, mlmodel.run_id)
 
 
 @contextlib.contextmanager

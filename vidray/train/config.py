@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from vidray.config import ComponentConfig, Config
 from vidray.data.config import DataConfig, SyntheticConfig
 from vidray.data.synthetic import default_root
+from vidray.deploy.config import DeployConfig
 from vidray.errors import ConfigError, RegistryError
 from vidray.models.factory import find_model_builder
 from vidray.tracking import TrackingConfig
@@ -117,6 +118,7 @@ class ExperimentConfig(Config):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     checkpoint: CheckpointSection = Field(default_factory=CheckpointSection)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    deploy: DeployConfig | None = None  # export the final model to an ExecuTorch program (vidray export)
 
     @field_validator("model")
     @classmethod

@@ -24,7 +24,7 @@ from torch.utils.data import SequentialSampler
 
 from vidray.data import LabeledVideoDataset, VideoManifest
 from vidray.data.config import DataConfig, build_dataset
-from vidray.errors import CheckpointError, ConfigError, DataError
+from vidray.errors import CheckpointError, ConfigError, DataError, TrackingError
 from vidray.ingest.clips import ClipSource, decode_tasks_per_shard
 from vidray.ingest.state import create_ingest_state
 from vidray.models import create_model
@@ -61,6 +61,9 @@ class FitResult:
     metrics: dict[str, Any] = field(default_factory=dict)  # the last epoch's summary
     model_uri: str | None = None
     registered: str | None = None  # "name/version" when registered
+
+
+RESOLVED_CONFIG = "config.resolved.json"  # the validated config, as `vidray export` reads it back
 
 
 def fit(config: ExperimentConfig, *, config_text: str | None = None, resume: str | None = None) -> FitResult:
@@ -204,7 +207,14 @@ def _tracking_run(
         extra={"vidray.task": config.task.name, "vidray.model": config.model.name, **lineage},
     )
     text = config_text if config_text is not None else _yaml(dumped)
-    return start_run(config.tracking, name=config.name, params=flatten_params(dumped), tags=tags, config_text=text)
+    run = start_run(config.tracking, name=config.name, params=flatten_params(dumped), tags=tags, config_text=text)
+    # What `vidray export` rebuilds the data and normalisation from (config.yaml is the text as asked).
+    try:
+        run.log_text(config.model_dump_json(indent=2), RESOLVED_CONFIG)
+    except TrackingError:
+        run.finish("FAILED")
+        raise
+    return run
 
 
 def _yaml(data: dict[str, Any]) -> str:

@@ -1,0 +1,75 @@
+"""``vidray export`` of zoo models: a bundle evaluated on real clips, registered in MLflow; failures register nothing.
+
+The export of a model trained by ``vidray run`` (its int8 accuracy against fp32
+on the shared validation set) is tested where that model is trained:
+``tests/train/test_platform.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vidray.cli import main
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default calibration data and bundles go under the working directory
+    return tmp_path
+
+
+def client(workdir):
+    from mlflow import MlflowClient
+
+    return MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def test_a_zoo_model_becomes_a_registered_bundle_evaluated_on_real_clips(workdir, capsys):
+    from vidray.deploy import load_program
+    from vidray.tracking.deployments import download_bundle
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    assert main(["export", "--hub", "efficient_x3d_xs", "--calibration-batches", "4", "--eval-clips", "6",
+                 "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+    assert "registered                 models:/efficient_x3d_xs-int8-xnnpack/1" in out
+    version = client(workdir).get_model_version("efficient_x3d_xs-int8-xnnpack", "1")
+    tags = version.tags
+    assert tags["vidray.deploy.quantize"] == "int8" and tags["vidray.deploy.source_model"] == "zoo:efficient_x3d_xs"
+    assert float(tags["vidray.deploy.work_fraction"]) >= 0.95
+    folder = download_bundle("models:/efficient_x3d_xs-int8-xnnpack/1", str(workdir / "pulled"), tracking_uri=uri)
+    record = json.loads((workdir / "pulled" / "efficient_x3d_xs-int8-xnnpack-v1" / "bundle.json").read_text())
+    assert record["sha256"] == tags["vidray.deploy.sha256"] and record["size_bytes"] == int(tags["vidray.deploy.size_bytes"])
+    evaluation = record["metadata"]["evaluation"]
+    assert evaluation["clips"] == 6 and "top1_drop" not in evaluation  # the zoo model's classes are not the data's
+    assert record["metadata"]["calibration"]["batches"] == 4
+    program = load_program(folder)  # pickle-free: two files, the program checked against its sha256
+    import torch
+
+    (scores,) = program(torch.zeros(program.inputs[0].shape))
+    assert scores.shape == (1, 400)
+
+
+def test_a_model_that_cannot_be_exported_fails_naming_the_operator_and_registers_nothing(workdir, capsys):
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    code = main(["export", "--hub", "i3d_r50", "--calibration-batches", "1", "--tracking-uri", uri])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "conv3d with kernel [" in err and "no exact 2-D fold" in err
+    assert not (workdir / "vidray-deploy").exists()
+    assert not (workdir / "mlflow.db").exists() or client(workdir).search_registered_models() == []
+
+
+def test_bad_options_are_refused_before_any_work(workdir, capsys):
+    assert main(["export", "--hub", "create_x3d"]) == 2
+    assert "not a zoo name" in capsys.readouterr().err
+    assert main(["export", "--model-uri", "s3://bucket/model"]) == 2
+    assert "expected models:/NAME/VERSION" in capsys.readouterr().err
+    assert main(["export", "--model-uri", "models:/m/1", "--checkpoint", "x.pyth"]) == 2
+    assert "--checkpoint goes with --hub" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "--hub", "x3d_s", "--quantize", "int4"])
