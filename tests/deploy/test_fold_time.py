@@ -30,6 +30,9 @@ def ops(module: torch.fx.GraphModule) -> collections.Counter:
         nn.Conv3d(3, 12, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),  # spatial: frames as batch
         nn.Conv3d(8, 8, 3, padding=1, groups=8),  # depthwise 3x3x3: banded frames-in-channels
         nn.Conv3d(8, 8, (3, 3, 3), stride=(2, 2, 2), padding=(1, 1, 1), groups=8, bias=False),
+        nn.Conv3d(4, 8, 3, padding=1),  # dense 3x3x3 (I3D): taps stacked into channels
+        nn.Conv3d(3, 8, (5, 7, 7), stride=(1, 2, 2), padding=(2, 3, 3)),  # SlowFast's fast stem
+        nn.Conv3d(4, 8, 3, stride=2, padding=(0, 1, 1), groups=2),  # grouped, strided in time, no temporal pad
     ],
 )
 def test_each_convolution_form_equals_the_3d_convolution(conv):
@@ -69,7 +72,15 @@ def test_a_zoo_model_folds_without_3d_ops_and_keeps_its_outputs(name):
     torch.testing.assert_close(graph(x), model(x), atol=1e-6, rtol=1e-5)
 
 
-def test_a_dense_spatiotemporal_convolution_is_refused_naming_the_node():
-    model = nn.Sequential(nn.Conv3d(4, 8, 3, padding=1))
-    with pytest.raises(FoldError, match=r"node 'conv3d'.*kernel \[3, 3, 3\], groups 1"):
+def test_max_pools_over_space_or_over_time_become_2d():
+    model = nn.Sequential(nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), nn.MaxPool3d((2, 1, 1), (2, 1, 1)))
+    x = torch.randn(2, 3, 6, 9, 10)
+    graph = folded(model, x)
+    assert ops(graph)["aten.max_pool2d.default"] == 2 and not any("3d" in op for op in ops(graph))
+    torch.testing.assert_close(graph(x), model(x))
+
+
+def test_a_dilated_convolution_is_refused_naming_the_node():
+    model = nn.Sequential(nn.Conv3d(4, 8, 3, padding=2, dilation=2))
+    with pytest.raises(FoldError, match=r"node 'conv3d'.*dilated conv3d \(dilation \[2, 2, 2\]\)"):
         folded(model, torch.randn(1, 4, 4, 8, 8))

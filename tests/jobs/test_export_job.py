@@ -7,6 +7,7 @@ on the shared validation set) is tested where that model is trained:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -54,12 +55,19 @@ def test_a_zoo_model_becomes_a_registered_bundle_evaluated_on_real_clips(workdir
     assert scores.shape == (1, 400)
 
 
-def test_a_model_that_cannot_be_exported_fails_naming_the_operator_and_registers_nothing(workdir, capsys):
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    code = main(["export", "--hub", "i3d_r50", "--calibration-batches", "1", "--tracking-uri", uri])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "conv3d with kernel [" in err and "no exact 2-D fold" in err
+def test_a_model_that_cannot_be_exported_fails_naming_the_operator_and_registers_nothing(workdir):
+    from torch import nn
+
+    from vidray.deploy.config import DeployConfig
+    from vidray.errors import DeployError
+    from vidray.jobs.export import export_model, zoo_source
+    from vidray.tracking import TrackingConfig
+
+    dilated = nn.Sequential(nn.Conv3d(3, 8, 3, padding=2, dilation=2), nn.AdaptiveAvgPool3d(1), nn.Flatten())
+    source = dataclasses.replace(zoo_source("x3d_xs"), module=dilated, name="dilated")
+    with pytest.raises(DeployError, match=r"node 'conv3d'.*dilated conv3d"):
+        export_model(source, DeployConfig(calibration_batches=1),
+                     tracking=TrackingConfig(uri=f"sqlite:///{workdir / 'mlflow.db'}"))
     assert not (workdir / "vidray-deploy").exists()
     assert not (workdir / "mlflow.db").exists() or client(workdir).search_registered_models() == []
 
@@ -67,6 +75,8 @@ def test_a_model_that_cannot_be_exported_fails_naming_the_operator_and_registers
 def test_bad_options_are_refused_before_any_work(workdir, capsys):
     assert main(["export", "--hub", "create_x3d"]) == 2
     assert "not a zoo name" in capsys.readouterr().err
+    assert main(["export", "--hub", "slow_r50_detection"]) == 2
+    assert "a detection model (it takes boxes too)" in capsys.readouterr().err
     assert main(["export", "--model-uri", "s3://bucket/model"]) == 2
     assert "expected models:/NAME/VERSION" in capsys.readouterr().err
     assert main(["export", "--model-uri", "models:/m/1", "--checkpoint", "x.pyth"]) == 2

@@ -44,7 +44,8 @@ def export(
 
     Args:
         model: an eager model (put in eval mode here).
-        example_inputs: one input tensor, or one per model input (e.g. SlowFast's pathways).
+        example_inputs: one input tensor; a tuple of tensors, one per positional input; or a list for a
+            model that takes a list (SlowFast's pathways), which the program takes as positional inputs.
         quantize: ``"int8"`` (PT2E static quantization, calibrated) or ``"fp32"``.
         backend: the delegate; ``"xnnpack"`` (mobile and desktop CPUs).
         calibration: int8 only: model inputs of the example's shapes, real clips through the
@@ -57,6 +58,10 @@ def export(
         raise DeployError(f"quantize: {quantize!r} is not one of {list(QUANTIZATIONS)}")
     if backend not in BACKENDS:
         raise DeployError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
+    if isinstance(example_inputs, list):  # the model takes one list (SlowFast's pathways): export it positionally
+        from vidray.models.pathways import PathwaysAsArguments
+
+        model = PathwaysAsArguments(model)
     example = _as_tuple(example_inputs, "example_inputs")
     batches = _calibration_batches(calibration, example) if quantize == "int8" else []
     if quantize == "fp32" and calibration is not None:

@@ -18,13 +18,18 @@ exact (a reshape of a contiguous tensor is free)::
     batch norm after a convolution          folded into the convolution's weights
     other batch norms                       a per-channel multiply and add
     mean over consecutive dims              a 4-D mean over the folded axes
+    max_pool3d over space, or over time     max_pool2d on [B*T, C, H, W], or on [B, C, T, H*W]
     avg_pool3d over all frames, adaptive    a mean over time, then avg_pool2d
     avg_pool3d to 1x1x1
 
+    any other conv (kt, kh, kw), e.g. dense  [B*T', C*kt, H, W] Conv2d (kh, kw): each output frame's kt input
+                                            frames gathered and stacked into channels
+
 The banded form computes ``T / kt`` times the taps it needs, which costs
-little on the cheap depthwise convolutions of X3D and MoViNet. A dense
-convolution with both a temporal and a spatial kernel has no exact fold of
-that kind; it is refused with its node's name (see :class:`FoldError`).
+little on the cheap depthwise convolutions of X3D and MoViNet; the gather of
+the last form copies the input ``kt / st`` times (once per tap), which is
+why the cheaper forms come first. A dilated conv3d is refused with its
+node's name (see :class:`FoldError`).
 """
 
 from __future__ import annotations
@@ -197,16 +202,10 @@ def _conv3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
             folded, _constant(module, weight[:, :, :, :, 0], "temporal"), bias_node, [st, 1], [pt, 0], [1, 1], groups))
     elif kt == 1 and st == 1 and pt == 0:
         x, pads = _spatial_pad_of(x)
-        height, width = _shape(x)[3:]
-        frames_first = graph.call_function(aten.permute.default, (x, [0, 2, 1, 3, 4]))
-        folded = _view(graph, graph.call_function(aten.clone.default, (frames_first,), {"memory_format": torch.contiguous_format}),
-                      (batch * frames, channels, height, width))
         conv = graph.call_function(aten.conv2d.default, (
-            _padded(graph, folded, pads), _constant(module, weight[:, :, 0], "spatial"), bias_node, [sh, sw], [ph, pw],
-            [1, 1], groups))
-        unfolded = _view(graph, conv, (batch, frames, out_channels, out_height, out_width))
-        back = graph.call_function(aten.permute.default, (unfolded, [0, 2, 1, 3, 4]))
-        return graph.call_function(aten.clone.default, (back,), {"memory_format": torch.contiguous_format})
+            _padded(graph, _frames_as_batch(graph, x), pads), _constant(module, weight[:, :, 0], "spatial"), bias_node,
+            [sh, sw], [ph, pw], [1, 1], groups))
+        return _batch_as_frames(graph, conv, _shape(node))
     elif groups == channels == out_channels:
         banded = _banded_depthwise_weight(weight, frames, out_frames, st, pt)
         x, pads = _spatial_pad_of(x)
@@ -216,11 +215,34 @@ def _conv3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
             _padded(graph, folded, pads), _constant(module, banded, "banded"), frame_bias, [sh, sw], [ph, pw], [1, 1],
             channels))
     else:
-        raise FoldError(
-            f"node {node.name!r}: conv3d with kernel {[kt, kh, kw]}, groups {groups} ({channels} -> {out_channels} "
-            "channels): a dense convolution over time and space has no exact 2-D fold here"
-        )
+        return _taps_as_channels(module, node, x, weight, bias_node)
     return _view(graph, out, (batch, out_channels, out_frames, out_height, out_width))
+
+
+def _taps_as_channels(module: fx.GraphModule, node: fx.Node, x: fx.Node, weight: torch.Tensor,
+                      bias: fx.Node | None) -> fx.Node:
+    """Any other conv3d (dense over time and space, e.g. I3D's 3x3x3 or SlowFast's 5x7x7 stem): each
+    output frame's ``kt`` input frames are gathered (a zero frame standing for the temporal padding),
+    stacked into channels, and one 2-D convolution with the kernel reshaped to ``[O, C * kt, kh, kw]``
+    runs on every output frame as a batch. Exact; the gather copies the input ``kt / st`` times."""
+    args = _arguments(node, _CONV, _CONV_DEFAULTS)
+    graph = module.graph
+    batch, channels, frames, height, width = _shape(x)
+    out_channels, _, kt, kh, kw = weight.shape
+    (st, sh, sw), (pt, ph, pw), groups = args["stride"], args["padding"], args["groups"]
+    out_frames = _shape(node)[2]
+    zero_frame = _constant(module, torch.zeros(batch, channels, 1, height, width, dtype=weight.dtype), "zero_frame")
+    padded = graph.call_function(aten.cat.default, ([x, zero_frame], 2))
+    index = [t * st - pt + tap for t in range(out_frames) for tap in range(kt)]
+    index = [i if 0 <= i < frames else frames for i in index]  # out of range: the zero frame
+    gathered = graph.call_function(aten.index_select.default, (
+        padded, 2, _constant(module, torch.tensor(index, dtype=torch.int64), "frame_index")))
+    per_frame = _view(graph, gathered, (batch, channels, out_frames, kt, height, width))
+    frames_first = graph.call_function(aten.permute.default, (per_frame, [0, 2, 1, 3, 4, 5]))
+    stacked = _view(graph, _contiguous(graph, frames_first), (batch * out_frames, channels * kt, height, width))
+    kernel = _constant(module, weight.reshape(out_channels, -1, kh, kw), "taps")
+    conv = graph.call_function(aten.conv2d.default, (stacked, kernel, bias, [sh, sw], [ph, pw], [1, 1], groups))
+    return _batch_as_frames(graph, conv, _shape(node))
 
 
 def _spatial_pad_of(x: fx.Node) -> tuple[fx.Node, list[int]]:
@@ -271,6 +293,24 @@ def _folded_mean(graph: fx.Graph, x: fx.Node, dims: list[int], out_shape: Sequen
     return _view(graph, graph.call_function(aten.mean.dim, (folded, [2] if after else [2, 3], True)), out_shape)
 
 
+def _frames_as_batch(graph: fx.Graph, x: fx.Node) -> fx.Node:
+    """``[B, C, T, H, W]`` -> ``[B * T, C, H, W]``: every frame a 2-D image of the batch."""
+    batch, channels, frames, height, width = _shape(x)
+    frames_first = _contiguous(graph, graph.call_function(aten.permute.default, (x, [0, 2, 1, 3, 4])))
+    return _view(graph, frames_first, (batch * frames, channels, height, width))
+
+
+def _batch_as_frames(graph: fx.Graph, y: fx.Node, shape: Sequence[int]) -> fx.Node:
+    """The inverse of :func:`_frames_as_batch`, to the 5-D ``shape`` ``[B, C, T, H, W]``."""
+    batch, channels, frames, height, width = shape
+    unfolded = _view(graph, y, (batch, frames, channels, height, width))
+    return _contiguous(graph, graph.call_function(aten.permute.default, (unfolded, [0, 2, 1, 3, 4])))
+
+
+def _contiguous(graph: fx.Graph, value: fx.Node) -> fx.Node:
+    return graph.call_function(aten.clone.default, (value,), {"memory_format": torch.contiguous_format})
+
+
 def _view(graph: fx.Graph, value: fx.Node, shape: Sequence[int]) -> fx.Node:
     return graph.call_function(aten.view.default, (value, list(shape)))
 
@@ -304,7 +344,32 @@ def _adaptive_avg_pool3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
     return _folded_mean(module.graph, node.args[0], [2, 3, 4], _shape(node))
 
 
+def _max_pool3d(module: fx.GraphModule, node: fx.Node) -> fx.Node:
+    """A max pool over space only as a 2-D one on frames as a batch; over time only, on time as height."""
+    names = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+    args = _arguments(node, names, {"stride": [], "padding": [0, 0, 0], "dilation": [1, 1, 1], "ceil_mode": False})
+    x, graph = args["input"], module.graph
+    batch, channels, frames, height, width = _shape(x)
+    kt, kh, kw = args["kernel_size"]
+    st, sh, sw = list(args["stride"]) or [kt, kh, kw]
+    pt, ph, pw = args["padding"]
+    flags = ([1, 1], bool(args["ceil_mode"]))
+    if list(args["dilation"]) != [1, 1, 1]:
+        raise FoldError(f"node {node.name!r}: dilated max_pool3d has no 2-D form here")
+    if (kt, st, pt) == (1, 1, 0):
+        pooled = graph.call_function(aten.max_pool2d.default, (
+            _frames_as_batch(graph, x), [kh, kw], [sh, sw], [ph, pw], *flags))
+        return _batch_as_frames(graph, pooled, _shape(node))
+    if (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0):
+        folded = _view(graph, x, (batch, channels, frames, height * width))
+        pooled = graph.call_function(aten.max_pool2d.default, (folded, [kt, 1], [st, 1], [pt, 0], *flags))
+        return _view(graph, pooled, _shape(node))
+    raise FoldError(f"node {node.name!r}: max_pool3d {[kt, kh, kw]} pools time and space at once; only one of "
+                    "them has a 2-D form here")
+
+
 _REWRITES: dict[Any, Callable[[fx.GraphModule, fx.Node], fx.Node]] = {
+    aten.max_pool3d.default: _max_pool3d,
     aten.conv3d.default: _conv3d,
     aten.batch_norm.default: _batch_norm_as_affine,
     aten.mean.dim: _mean,

@@ -34,6 +34,7 @@ from vidray.deploy.config import DeployConfig
 from vidray.deploy.program import Program
 from vidray.errors import ConfigError, DeployError
 from vidray.models.factory import create_model, spec_of
+from vidray.models.pathways import PathwaysAsArguments, PathwaysAsList
 from vidray.models.registry import InputSpec, pathway
 from vidray.tracking import TrackingConfig, resolve_tracking_uri
 from vidray.tracking.deployments import SOURCE_MODEL_TAG, log_bundle, register_bundle
@@ -81,6 +82,7 @@ def logged_source(model_uri: str, tracking_uri: str, config: ExperimentConfig | 
 
     model_uri = _logged_model_uri(model_uri, tracking_uri)
     logged = read_logged_model(model_uri, tracking_uri=tracking_uri)
+    module = logged.module.program if isinstance(logged.module, PathwaysAsList) else logged.module  # positional
     if not logged.input_shapes or "mean" not in logged.metadata:
         raise DeployError(f"{model_uri}: its MLmodel records no input signature or normalisation; "
                           "only models logged by `vidray run` can be exported from MLflow")
@@ -90,7 +92,7 @@ def logged_source(model_uri: str, tracking_uri: str, config: ExperimentConfig | 
     spec = InputSpec(tuple(pathway(shape[1], tuple(shape[2:]), channels=shape[0], name=name)
                            for shape, name in zip(logged.input_shapes, names)))
     return ExportSource(
-        module=logged.module, name=config.tracking.register_model or config.name, model_uri=model_uri,
+        module=module, name=config.tracking.register_model or config.name, model_uri=model_uri,
         input_spec=spec, mean=logged.metadata["mean"], std=logged.metadata["std"], data=config.data,
         seed=config.seed, classes=logged.metadata.get("classes") or None, run_id=logged.run_id,
     )
@@ -103,10 +105,12 @@ def zoo_source(name: str, checkpoint: str | None = None, data: DataSplits | None
     if spec is None:
         raise ConfigError(f"--hub {name}: not a zoo name (`vidray models` lists them); family builders like "
                           "create_x3d have no default input to export at")
-    if len(spec.input.pathways) != 1 and data is None:
-        raise ConfigError(f"--hub {name}: a multi-pathway model needs --config with its data")
+    if spec.task != "classification":
+        raise ConfigError(f"--hub {name}: a {spec.task} model (it takes boxes too); vidray export takes classifiers")
     module = create_model(name, pretrained=checkpoint or None, progress=False)
-    frames, height, width = spec.input.pathways[-1].shape[1:]
+    if len(spec.input.pathways) > 1:
+        module = PathwaysAsArguments(module)  # the program takes the pathways as positional inputs
+    frames, height, width = max(spec.input.default_shapes, key=lambda shape: shape[1])[1:]  # the densest pathway
     return ExportSource(
         module=module, name=name, model_uri=f"zoo:{name}", input_spec=spec.input, mean=spec.mean, std=spec.std,
         data=data or _synthetic_data(frames, (height, width)), seed=seed,

@@ -91,7 +91,7 @@ def log_model(
     examples = [_batch_of_two(tensor) for tensor in (example_input if pathways else [example_input])]
     exportable = copy.deepcopy(model).cpu().eval()
     if pathways:
-        from vidray.tracking.pathways import MAX_PATHWAYS, PathwaysAsArguments
+        from vidray.models.pathways import MAX_PATHWAYS, PathwaysAsArguments
 
         if not 1 <= len(examples) <= MAX_PATHWAYS:
             raise TrackingError(f"model {name!r}: 1 to {MAX_PATHWAYS} pathways can be logged, got {len(examples)}")
@@ -236,7 +236,7 @@ def read_logged_model(model_uri: str, *, tracking_uri: str | None = None) -> Log
                 program = mlflow.pytorch.load_model(local)
     metadata = dict(mlmodel.metadata or {})
     if metadata.get(INPUT_KIND_KEY) == "pathways":
-        from vidray.tracking.pathways import PathwaysAsList
+        from vidray.models.pathways import PathwaysAsList
 
         program = PathwaysAsList(program)
     inputs = mlmodel.get_input_schema()
