@@ -7,8 +7,9 @@ EfficientX3D-XS and the MoViNet-A0 stream):
 * ``fp32 pte``: :func:`vidray.deploy.export` with ``quantize="fp32"`` (the gain from lowering alone);
 * ``int8 pte``: the same with PT2E int8 (the gain from quantization on top).
 
-Weights are random (latency does not depend on them); int8 calibration uses
-``--calibration`` random clips in the input's range. A stream model is timed
+Weights are random (latency does not depend on them); inputs and the
+``--calibration`` int8 calibration clips are standard-normal, the range of
+normalised clips (MoViNet's [0, 1] inputs are uniform). A stream model is timed
 per call of ``--chunk-frames`` frames (its state fed back each call), and
 compared with re-running a base MoViNet on a ``--window``-frame clip for every
 new frame, the alternative a stream avoids (goal: >= 8x per frame).
@@ -66,11 +67,15 @@ class Row:
         return self.eager_ms / self.fp32_ms, self.eager_ms / self.int8_ms
 
 
+ALL_CPUS = sorted(os.sched_getaffinity(0))  # before any pinning narrows it
+
+
 def pin(threads: int) -> None:
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
 
-    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads] if threads <= len(os.sched_getaffinity(0))
-                         else os.sched_getaffinity(0))
+    if threads > len(ALL_CPUS):
+        raise SystemExit(f"--threads {threads}: this process may use {len(ALL_CPUS)} CPUs")
+    os.sched_setaffinity(0, ALL_CPUS[:threads])
     torch.set_num_threads(threads)
     _unsafe_reset_threadpool(threads)
 
@@ -92,9 +97,13 @@ def median_ms(calls: dict[str, Callable[[], object]], warmup: int, repeats: int)
 def clip_model(name: str, args: argparse.Namespace) -> tuple[list[Row], dict]:
     torch.manual_seed(0)
     model = create_model(name).eval()
-    (shape,) = model_spec(name).input.default_shapes
-    clip = torch.rand(1, *shape)
-    calibration = [torch.rand(1, *shape) for _ in range(args.calibration)]
+    spec = model_spec(name)
+    if len(spec.input.pathways) != 1:
+        raise SystemExit(f"--models {name}: multi-pathway models are not benchmarked here")
+    (shape,) = spec.input.default_shapes
+    draw = torch.rand if spec.std == (1.0, 1.0, 1.0) else torch.randn  # MoViNet takes [0, 1]; others normalised
+    clip = draw(1, *shape)
+    calibration = [draw(1, *shape) for _ in range(args.calibration)]
     fp32, int8 = export(model, clip, quantize="fp32"), export(model, clip, quantize="int8", calibration=calibration)
     programs = {"fp32": Program(fp32.program, fp32.inputs, fp32.outputs, f"{name} fp32"),
                 "int8": Program(int8.program, int8.inputs, int8.outputs, f"{name} int8")}
@@ -124,7 +133,8 @@ def stream_model(name: str, args: argparse.Namespace) -> tuple[list[Row], dict]:
     streams = {kind: ProgramStream(Program(b.program, b.inputs, b.outputs, f"{name} {kind}"))
                for kind, b in (("fp32", fp32), ("int8", int8))}
     state = model.init_state(1, tuple(size))
-    base_int8 = export(base, window, quantize="int8", calibration=[torch.rand_like(window)])
+    base_int8 = export(base, window, quantize="int8",
+                       calibration=[torch.rand_like(window) for _ in range(max(1, args.calibration // 8))])
     base_program = Program(base_int8.program, base_int8.inputs, base_int8.outputs, "base int8")
     rows = []
     for threads in args.threads:

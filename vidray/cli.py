@@ -127,9 +127,9 @@ The bundle (program.pte + bundle.json with sha256, input/output spec,
 quantization recipe, calibration hash, delegation, evaluation) is saved under
 --output, logged to MLflow beside the source model (deploy/NAME-SHA) and
 registered as a new version of NAME (default SOURCE-QUANTIZE-BACKEND), its
-tags holding size, sha256, accuracy and delegated fraction. A causal MoViNet
-(movinet_a0_stream, ...) becomes a stream program: its state is program
-inputs and outputs, fed --chunk-frames frames per call.
+tags holding size, sha256, accuracy and delegated fraction. A zoo stream
+model (--hub movinet_a0_stream, ...) becomes a stream program: its state is
+program inputs and outputs, fed --chunk-frames frames per call.
 
 Options default to the --config file's deploy: section, then to the values
 shown. Nothing is unpickled: logged models are read as torch.export archives.""",
@@ -281,12 +281,16 @@ def _run(args: argparse.Namespace) -> int:
           f"{config.scaling.num_workers} Ray Train worker(s)", flush=True)
     result = fit(config, config_text=text, resume=args.resume)
     print_summary(config, result)
-    if config.deploy is not None and result.model_uri:
+    if config.deploy is not None:
         from vidray.jobs.export import export_model, logged_source, print_export_summary
 
         print(f"\n{config.name}: exporting the model ({config.deploy.quantize}, {config.deploy.backend})", flush=True)
-        source = logged_source(result.model_uri, result.tracking_uri, config)
-        print_export_summary(export_model(source, config.deploy, tracking=config.tracking, keep_local=False))
+        try:
+            source = logged_source(result.model_uri, result.tracking_uri, config)
+            print_export_summary(export_model(source, config.deploy, tracking=config.tracking, keep_local=False))
+        except VidrayError as exc:
+            raise VidrayError(f"the model trained and is logged as {result.model_uri} (run {result.run_id}), but its "
+                              f"export failed: {exc}; retry with `vidray export --model-uri {result.model_uri}`") from exc
     return 0
 
 

@@ -58,6 +58,7 @@ def export(
         raise DeployError(f"quantize: {quantize!r} is not one of {list(QUANTIZATIONS)}")
     if backend not in BACKENDS:
         raise DeployError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
+    name = type(model).__name__
     if isinstance(example_inputs, list):  # the model takes one list (SlowFast's pathways): export it positionally
         from vidray.models.pathways import PathwaysAsArguments
 
@@ -67,7 +68,6 @@ def export(
     if quantize == "fp32" and calibration is not None:
         raise DeployError("calibration: an fp32 export takes no calibration data (it is for int8)")
     _to_eval_mode(model)
-    name = type(model).__name__
     with torch.no_grad():
         outputs = _as_tuple(model(*example), f"{name} outputs")
     input_specs, output_specs = _specs(example, input_names, "input"), _specs(outputs, output_names, "output")

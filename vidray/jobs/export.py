@@ -88,6 +88,9 @@ def logged_source(model_uri: str, tracking_uri: str, config: ExperimentConfig | 
                           "only models logged by `vidray run` can be exported from MLflow")
     if config is None:
         config = _run_config(logged.run_id, tracking_uri, model_uri)
+    if len(logged.input_shapes) > 2:
+        raise DeployError(f"{model_uri}: {len(logged.input_shapes)} inputs; vidray export feeds one video or "
+                          "SlowFast's two pathways")
     names = ("video",) if len(logged.input_shapes) == 1 else ("slow", "fast")
     spec = InputSpec(tuple(pathway(shape[1], tuple(shape[2:]), channels=shape[0], name=name)
                            for shape, name in zip(logged.input_shapes, names)))
@@ -107,7 +110,8 @@ def zoo_source(name: str, checkpoint: str | None = None, data: DataSplits | None
                           "create_x3d have no default input to export at")
     if spec.task != "classification":
         raise ConfigError(f"--hub {name}: a {spec.task} model (it takes boxes too); vidray export takes classifiers")
-    module = create_model(name, pretrained=checkpoint or None, progress=False)
+    module = create_model(name, num_classes=_classes_in(checkpoint, spec), pretrained=checkpoint or None,
+                          progress=False)
     if len(spec.input.pathways) > 1:
         module = PathwaysAsArguments(module)  # the program takes the pathways as positional inputs
     frames, height, width = max(spec.input.default_shapes, key=lambda shape: shape[1])[1:]  # the densest pathway
@@ -115,6 +119,17 @@ def zoo_source(name: str, checkpoint: str | None = None, data: DataSplits | None
         module=module, name=name, model_uri=f"zoo:{name}", input_spec=spec.input, mean=spec.mean, std=spec.std,
         data=data or _synthetic_data(frames, (height, width)), seed=seed,
     )
+
+
+def _classes_in(checkpoint: str | None, spec: Any) -> int | None:
+    """The classifier size of ``checkpoint`` (a fine-tuned model has its own): the model is built to
+    match, or loading would keep a random classifier in the program."""
+    if not checkpoint or not spec.classifier:
+        return None
+    from vidray.models.checkpoint import load_checkpoint
+
+    weight = load_checkpoint(checkpoint, progress=False).get(f"{spec.classifier}.weight")
+    return int(weight.shape[0]) if weight is not None else None
 
 
 def _logged_model_uri(model_uri: str, tracking_uri: str) -> str:
@@ -130,11 +145,12 @@ def _logged_model_uri(model_uri: str, tracking_uri: str) -> str:
     client = tracking_client(tracking_uri)
     with tracking_errors(f"finding the model logged by run {run_id}"):
         run = client.get_run(run_id)
-        models = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+        models = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                             order_by=[{"field_name": "creation_timestamp_ms", "ascending": False}])
     ready = [model for model in models if str(model.status).endswith("READY")]
     if not ready:
         raise DeployError(f"{model_uri}: the run logged no finished model")
-    return f"models:/{ready[-1].model_id}"
+    return f"models:/{ready[0].model_id}"  # the newest: a resumed run logs its final model again
 
 
 def _run_config(run_id: str | None, tracking_uri: str, model_uri: str) -> ExperimentConfig:
@@ -142,15 +158,20 @@ def _run_config(run_id: str | None, tracking_uri: str, model_uri: str) -> Experi
 
     if run_id is None:
         raise DeployError(f"{model_uri}: no source run recorded; give --config with the data to calibrate on")
+    client = tracking_client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="vidray-export-") as tmp:
         with tracking_errors(f"reading the config of run {run_id}"):
-            try:
-                path = tracking_client(tracking_uri).download_artifacts(run_id, RESOLVED_CONFIG, tmp)
-            except Exception as exc:  # MLflow raises several types for a missing artifact
+            if RESOLVED_CONFIG not in {artifact.path for artifact in client.list_artifacts(run_id)}:
                 raise DeployError(f"{model_uri}: its run {run_id} has no {RESOLVED_CONFIG} (logged by `vidray run` "
-                                  "since issue 15); give --config with the data to calibrate on") from exc
+                                  "since issue 15); give --config with the data to calibrate on")
+            path = client.download_artifacts(run_id, RESOLVED_CONFIG, tmp)
         with open(path) as file:
-            return ExperimentConfig.model_validate_json(file.read())
+            text = file.read()
+    try:
+        return ExperimentConfig.model_validate_json(text)
+    except ValueError as exc:
+        raise DeployError(f"{model_uri}: the config its run {run_id} logged does not validate with this vidray "
+                          f"({str(exc).splitlines()[0]}); give --config with the data to calibrate on") from None
 
 
 def _synthetic_data(frames: int, size: tuple[int, int]) -> DataSplits:
@@ -181,8 +202,13 @@ def export_model(
     """
     if tracking is None and output is None and not keep_local:
         raise ConfigError("export: with no tracking store the bundle must be kept locally")
+    if output is not None and os.path.exists(os.path.join(output, "bundle.json")):
+        raise ConfigError(f"--output {output}: already holds a bundle; give a new folder")
     to_input = ClipToModelInput(source.mean, source.std, input_spec=source.input_spec)
     calibration_split, eval_split = _splits(source.data)
+    if source.streams and (eval_split.frames_per_clip or 0) % deploy.chunk_frames:
+        raise ConfigError(f"--chunk-frames {deploy.chunk_frames}: the data's clips have {eval_split.frames_per_clip} "
+                          "frames, not a whole number of chunks")
     name = deploy.register or f"{source.name}-{deploy.quantize}-{deploy.backend}"
     metadata = {"model": source.model_uri, "registered_name": name, "input_normalisation": {
         "mean": list(source.mean), "std": list(source.std), "input": "float clips [B, C, T, H, W] = (uint8 / 255 - mean) / std"}}
@@ -190,13 +216,13 @@ def export_model(
         metadata["classes"] = list(source.classes)
     calibration = None
     if deploy.quantize == "int8":
-        calibration = [inputs for inputs, _ in _model_inputs(calibration_split, source.seed, to_input,
-                                                             deploy.calibration_batches)]
+        clips = _model_inputs(_dataset(calibration_split, source.seed), to_input, deploy.calibration_batches)
+        calibration = [inputs for inputs, _ in clips]
         if not calibration:
             raise DeployError(f"calibration: the {calibration_split.split} split gave no clips to calibrate on")
     logger.info("exporting %s (%s, %s)", source.model_uri, deploy.quantize, deploy.backend)
     if source.streams:
-        frames, height, width = source.input_spec.pathways[0].shape[1:]
+        height, width = source.input_spec.pathways[0].shape[2:]
         bundle = export_stream(source.module, chunk_frames=deploy.chunk_frames, frame_size=(height, width),
                                quantize=deploy.quantize, calibration=[c[0] for c in calibration or []], metadata=metadata)
     else:
@@ -209,9 +235,18 @@ def export_model(
         with tempfile.TemporaryDirectory(prefix="vidray-bundle-") as staging:
             result = ExportResult(bundle, bundle.save(os.path.join(staging, name)), evaluation)
             return dataclasses.replace(_track(result, source, deploy, name, tracking), folder=None)
-    folder = bundle.save(output or os.path.abspath(os.path.join("vidray-deploy", f"{name}-{bundle.sha256[:12]}")))
+    folder = bundle.save(output or _new_folder(os.path.abspath(os.path.join("vidray-deploy", f"{name}-{bundle.sha256[:12]}"))))
     result = ExportResult(bundle, folder, evaluation)
     return result if tracking is None else _track(result, source, deploy, name, tracking)
+
+
+def _new_folder(path: str) -> str:
+    """``path``, or ``path-2``, ``path-3``, ... if an earlier export of the same program is there."""
+    candidate, index = path, 1
+    while os.path.exists(candidate):
+        index += 1
+        candidate = f"{path}-{index}"
+    return candidate
 
 
 def _splits(data: DataSplits) -> tuple[DataConfig, DataConfig]:
@@ -224,11 +259,14 @@ def _splits(data: DataSplits) -> tuple[DataConfig, DataConfig]:
     return calibration, evaluation
 
 
-def _model_inputs(data: DataConfig, seed: int, to_input: ClipToModelInput, limit: int | None) -> Iterator[tuple]:
-    """``(model inputs, label)`` of the split's clips in order, a batch of one each, at most ``limit``."""
+def _dataset(data: DataConfig, seed: int) -> Any:
     from torch.utils.data import SequentialSampler
 
-    dataset = build_dataset(data, seed=seed, video_sampler=SequentialSampler)
+    return build_dataset(data, seed=seed, video_sampler=SequentialSampler)
+
+
+def _model_inputs(dataset: Any, to_input: ClipToModelInput, limit: int | None) -> Iterator[tuple]:
+    """``(model inputs, label)`` of the dataset's clips in order, a batch of one each, at most ``limit``."""
     for count, sample in enumerate(dataset):
         if limit is not None and count >= limit:
             return
@@ -250,10 +288,12 @@ def evaluate(
     dataset's) and how often their top-1 classes agree."""
     program = Program(bundle.program, bundle.inputs, bundle.outputs, f"{source.name} program")
     stream = ProgramStream(program) if source.streams else None
-    chunk = bundle.metadata.get("stream", {}).get("chunk_frames", 0)
+    chunk = bundle.metadata["stream"]["chunk_frames"] if stream is not None else 0
+    dataset = _dataset(data, source.seed)
+    scored = bool(source.classes) and list(dataset.classes or []) == list(source.classes or [])
     eager_right = program_right = agree = clips = 0
     with torch.no_grad():
-        for inputs, label in _model_inputs(data, source.seed, to_input, limit):
+        for inputs, label in _model_inputs(dataset, to_input, limit):
             eager = source.module(*inputs)
             if stream is not None:
                 stream.reset()
@@ -268,7 +308,7 @@ def evaluate(
     if clips == 0:
         raise DeployError(f"evaluation: the {data.split} split gave no clips")
     record: dict[str, Any] = {"split": data.split, "clips": clips, "agreement": agree / clips}
-    if source.classes:
+    if scored:  # the model was trained on these classes: its top-1 means something
         quantize = bundle.metadata["quantization"]["quantize"]
         record.update({"top1_eager": eager_right / clips, f"top1_{quantize}": program_right / clips,
                        "top1_drop": (eager_right - program_right) / clips})
@@ -281,6 +321,13 @@ def _track(result: ExportResult, source: ExportSource, deploy: DeployConfig, nam
     from vidray.tracking import RunHandle, config_hash, run_tags, start_run
     from vidray.tracking.store import tracking_client, tracking_errors
 
+    bundle, evaluation = result.bundle, result.evaluation
+    delegation = bundle.metadata["delegation"]
+    tags = {"sha256": bundle.sha256, "size_bytes": bundle.size_bytes, "quantize": deploy.quantize,
+            "backend": deploy.backend, "work_fraction": f"{delegation['work_fraction']:.6f}",
+            "partitions": delegation["partitions"], "agreement": f"{evaluation['agreement']:.4f}",
+            "source_model": source.model_uri,
+            **{key: f"{value:.4f}" for key, value in evaluation.items() if key.startswith("top1_")}}
     uri = resolve_tracking_uri(tracking)
     if source.run_id is not None:  # artifacts and versions are added to the training run; its status is untouched
         with tracking_errors(f"finding run {source.run_id}"):
@@ -288,21 +335,16 @@ def _track(result: ExportResult, source: ExportSource, deploy: DeployConfig, nam
         run, own_run = RunHandle(uri, source.run_id, experiment_id), False
     else:
         params = deploy.model_dump(mode="json")
-        run = start_run(tracking.model_copy(update={"experiment": tracking.experiment or "vidray-export"}),
+        run = start_run(tracking.model_copy(update={"experiment": tracking.experiment or "vidray-export",
+                                                    "run_name": tracking.run_name or name}),
                         name=name, params=params, config_text=None,
                         tags=run_tags(config_hash=config_hash(params), manifest_hash=None,
                                       extra={SOURCE_MODEL_TAG: source.model_uri}))
         own_run = True
-    bundle, evaluation = result.bundle, result.evaluation
-    delegation = bundle.metadata["delegation"]
-    tags = {"sha256": bundle.sha256, "size_bytes": bundle.size_bytes, "quantize": deploy.quantize,
-            "backend": deploy.backend, "work_fraction": f"{delegation['work_fraction']:.6f}",
-            "partitions": delegation["partitions"], "agreement": f"{evaluation['agreement']:.4f}",
-            **{key: f"{value:.4f}" for key, value in evaluation.items() if key.startswith("top1_")}}
     status = "FAILED"
     try:
         artifact_uri = log_bundle(run, result.folder, name, bundle.sha256)
-        version = register_bundle(run, artifact_uri, name, {**tags, "source_model": source.model_uri})
+        version = register_bundle(run, artifact_uri, name, tags)
         status = "FINISHED"
     finally:
         if own_run:

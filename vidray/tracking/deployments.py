@@ -18,6 +18,7 @@ import os
 import tempfile
 from typing import Any, Mapping
 
+from vidray.deploy.bundle import read_record
 from vidray.errors import TrackingError
 from vidray.tracking.models import REGISTERED_RUN_TAG, ensure_registered_model
 from vidray.tracking.runs import RunHandle
@@ -30,9 +31,15 @@ SOURCE_MODEL_TAG = "vidray.source_model"
 
 
 def log_bundle(run: RunHandle, folder: str, name: str, sha256: str) -> str:
-    """Uploads the bundle ``folder`` to ``run`` under ``deploy/<name>-<sha256[:12]>``; returns its artifact URI."""
-    artifact_path = f"deploy/{name}-{sha256[:12]}"
-    with run.errors(f"logging bundle {folder} as {artifact_path}"):
+    """Uploads the bundle ``folder`` to ``run`` under ``deploy/<name>-<sha256[:12]>`` (``-2``, ... if that
+    program was logged there before); returns its artifact URI."""
+    stem = f"deploy/{name}-{sha256[:12]}"
+    with run.errors(f"logging bundle {folder} under {stem}"):
+        taken = {artifact.path for artifact in run.client.list_artifacts(run.run_id, "deploy")}
+        artifact_path, index = stem, 1
+        while artifact_path in taken:  # the same program exported again: a new folder, the earlier one kept
+            index += 1
+            artifact_path = f"{stem}-{index}"
         run.client.log_artifacts(run.run_id, folder, artifact_path)
         base = run.client.get_run(run.run_id).info.artifact_uri
     return f"{base.rstrip('/')}/{artifact_path}"
@@ -56,8 +63,8 @@ def register_bundle(run: RunHandle, artifact_uri: str, name: str, tags: Mapping[
 def download_bundle(model_uri: str, destination: str, *, tracking_uri: str) -> str:
     """Downloads the bundle of ``models:/<name>/<version>`` (or ``@alias``) into ``destination``; returns the folder.
 
-    The files are checked when loaded (:func:`vidray.deploy.load_program` refuses a
-    program whose bytes do not match the recorded sha256).
+    The bundle's recorded sha256 must be the one the version was registered with, and
+    :func:`vidray.deploy.load_program` refuses a program whose bytes do not match it.
     """
     import mlflow.artifacts
     from mlflow.store.artifact.utils.models import get_model_name_and_version
@@ -71,13 +78,17 @@ def download_bundle(model_uri: str, destination: str, *, tracking_uri: str) -> s
         if f"{TAG_PREFIX}sha256" not in version.tags:
             raise TrackingError(f"{model_uri}: not a deploy bundle (no {TAG_PREFIX}sha256 tag); export it with "
                                 "`vidray export`")
+        folder = os.path.join(destination, f"{ids[0]}-v{ids[1]}")
+        if os.path.exists(folder):
+            raise TrackingError(f"{folder}: already exists; download into another folder")
         os.makedirs(destination, exist_ok=True)
         with scoped_environ(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
             with tempfile.TemporaryDirectory(dir=destination) as staging:
                 local = mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=staging,
                                                             tracking_uri=tracking_uri)
-                folder = os.path.join(destination, f"{ids[0]}-v{ids[1]}")
-                if os.path.exists(folder):
-                    raise TrackingError(f"{folder}: already exists; download into another folder")
+                recorded = read_record(local)["sha256"]
+                if recorded != version.tags[f"{TAG_PREFIX}sha256"]:
+                    raise TrackingError(f"{model_uri}: the bundle records program sha256 {recorded}, the version "
+                                        f"was registered with {version.tags[f'{TAG_PREFIX}sha256']}; refusing it")
                 os.replace(local, folder)
     return folder
