@@ -105,16 +105,17 @@ def clip_model(name: str, args: argparse.Namespace) -> tuple[list[Row], dict]:
     clip = draw(1, *shape)
     calibration = [draw(1, *shape) for _ in range(args.calibration)]
     fp32, int8 = export(model, clip, quantize="fp32"), export(model, clip, quantize="int8", calibration=calibration)
-    programs = {"fp32": Program(fp32.program, fp32.inputs, fp32.outputs, f"{name} fp32"),
-                "int8": Program(int8.program, int8.inputs, int8.outputs, f"{name} int8")}
     rows = []
     for threads in args.threads:
-        pin(threads)
+        pin(threads)  # before the programs load: resetting ExecuTorch's threadpool under a loaded one crashes
+        programs = {"fp32": Program(fp32.program, fp32.inputs, fp32.outputs, f"{name} fp32"),
+                    "int8": Program(int8.program, int8.inputs, int8.outputs, f"{name} int8")}
         with torch.inference_mode():
             times = median_ms({"eager": lambda: model(clip), "fp32": lambda: programs["fp32"](clip),
                                "int8": lambda: programs["int8"](clip)}, args.warmup, args.repeats)
         rows.append(Row(name, "x".join(map(str, shape)), threads, times["eager"], times["fp32"], times["int8"],
                         fp32.size_bytes / 1e6, int8.size_bytes / 1e6, int8.metadata["delegation"]["work_fraction"]))
+        programs.clear()  # free the programs before the next threadpool reset
     return rows, {"fp32": fp32.metadata["delegation"], "int8": int8.metadata["delegation"]}
 
 
@@ -130,15 +131,15 @@ def stream_model(name: str, args: argparse.Namespace) -> tuple[list[Row], dict]:
     calibration = [torch.rand(1, 3, args.chunk_frames * 8, *size) for _ in range(max(1, args.calibration // 8))]
     fp32 = export_stream(model, chunk_frames=args.chunk_frames, frame_size=tuple(size), quantize="fp32")
     int8 = export_stream(model, chunk_frames=args.chunk_frames, frame_size=tuple(size), calibration=calibration)
-    streams = {kind: ProgramStream(Program(b.program, b.inputs, b.outputs, f"{name} {kind}"))
-               for kind, b in (("fp32", fp32), ("int8", int8))}
     state = model.init_state(1, tuple(size))
     base_int8 = export(base, window, quantize="int8",
                        calibration=[torch.rand_like(window) for _ in range(max(1, args.calibration // 8))])
-    base_program = Program(base_int8.program, base_int8.inputs, base_int8.outputs, "base int8")
     rows = []
     for threads in args.threads:
-        pin(threads)
+        pin(threads)  # before the programs load (see clip_model)
+        streams = {kind: ProgramStream(Program(b.program, b.inputs, b.outputs, f"{name} {kind}"))
+                   for kind, b in (("fp32", fp32), ("int8", int8))}
+        base_program = Program(base_int8.program, base_int8.inputs, base_int8.outputs, "base int8")
         with torch.inference_mode():
             times = median_ms({"eager": lambda: model(chunk, state), "fp32": lambda: streams["fp32"](chunk),
                                "int8": lambda: streams["int8"](chunk), "window_int8": lambda: base_program(window)},
@@ -147,6 +148,8 @@ def stream_model(name: str, args: argparse.Namespace) -> tuple[list[Row], dict]:
         rows.append(Row(name, f"{args.chunk_frames}-frame chunk", threads, times["eager"], times["fp32"], times["int8"],
                         fp32.size_bytes / 1e6, int8.size_bytes / 1e6, int8.metadata["delegation"]["work_fraction"],
                         {"window_int8_ms": times["window_int8"], "per_frame_vs_window": times["window_int8"] / per_frame}))
+        streams.clear()  # free the programs before the next threadpool reset
+        base_program = None
     return rows, {"fp32": fp32.metadata["delegation"], "int8": int8.metadata["delegation"]}
 
 
