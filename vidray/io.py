@@ -13,7 +13,7 @@ import os
 import posixpath
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from vidray.errors import DataError, MediaNotFoundError
 
@@ -122,6 +122,15 @@ def write_bytes(uri: str | os.PathLike[str], data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def first_unused(name: str, taken: Callable[[str], bool]) -> str:
+    """``name``, else ``name-2``, ``name-3``, ...: the first that ``taken`` says is free (never overwrite)."""
+    candidate, index = name, 1
+    while taken(candidate):
+        index += 1
+        candidate = f"{name}-{index}"
+    return candidate
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

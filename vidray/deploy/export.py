@@ -12,6 +12,7 @@ XNNPACK partitioner hands every operator it can to XNNPACK, and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from importlib import metadata as package_metadata
 from typing import Any, Iterable, Literal, Sequence
@@ -107,10 +108,9 @@ def _specs(tensors: tuple[torch.Tensor, ...], names: Sequence[str], kind: str) -
 
 
 def _to_eval_mode(model: nn.Module) -> None:
-    try:
+    # A module loaded from torch.export (a logged model) refuses eval(): its mode was fixed when it was exported.
+    with contextlib.suppress(NotImplementedError):
         model.eval()
-    except NotImplementedError:  # a module loaded from torch.export (a logged model): its mode was fixed at export
-        pass
 
 
 def _as_tuple(inputs: Any, where: str) -> tuple[torch.Tensor, ...]:

@@ -30,9 +30,11 @@ from torch import nn
 from vidray.data.config import DataConfig, build_dataset
 from vidray.data.synthetic import default_root
 from vidray.deploy import DeployBundle, ProgramStream, export, export_stream
+from vidray.deploy.bundle import RECORD_FILE
 from vidray.deploy.config import DeployConfig
 from vidray.deploy.program import Program
 from vidray.errors import ConfigError, DeployError
+from vidray.io import first_unused
 from vidray.models.factory import create_model, spec_of
 from vidray.models.pathways import PathwaysAsArguments, PathwaysAsList
 from vidray.models.registry import InputSpec, pathway
@@ -202,7 +204,7 @@ def export_model(
     """
     if tracking is None and output is None and not keep_local:
         raise ConfigError("export: with no tracking store the bundle must be kept locally")
-    if output is not None and os.path.exists(os.path.join(output, "bundle.json")):
+    if output is not None and os.path.exists(os.path.join(output, RECORD_FILE)):
         raise ConfigError(f"--output {output}: already holds a bundle; give a new folder")
     to_input = ClipToModelInput(source.mean, source.std, input_spec=source.input_spec)
     calibration_split, eval_split = _splits(source.data)
@@ -235,18 +237,10 @@ def export_model(
         with tempfile.TemporaryDirectory(prefix="vidray-bundle-") as staging:
             result = ExportResult(bundle, bundle.save(os.path.join(staging, name)), evaluation)
             return dataclasses.replace(_track(result, source, deploy, name, tracking), folder=None)
-    folder = bundle.save(output or _new_folder(os.path.abspath(os.path.join("vidray-deploy", f"{name}-{bundle.sha256[:12]}"))))
+    default = os.path.abspath(os.path.join("vidray-deploy", f"{name}-{bundle.sha256[:12]}"))
+    folder = bundle.save(output or first_unused(default, os.path.exists))  # an earlier export of it is kept
     result = ExportResult(bundle, folder, evaluation)
     return result if tracking is None else _track(result, source, deploy, name, tracking)
-
-
-def _new_folder(path: str) -> str:
-    """``path``, or ``path-2``, ``path-3``, ... if an earlier export of the same program is there."""
-    candidate, index = path, 1
-    while os.path.exists(candidate):
-        index += 1
-        candidate = f"{path}-{index}"
-    return candidate
 
 
 def _splits(data: DataSplits) -> tuple[DataConfig, DataConfig]:

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from vidray.deploy.bundle import read_record
 from vidray.errors import TrackingError
+from vidray.io import first_unused
 from vidray.tracking.models import REGISTERED_RUN_TAG, ensure_registered_model
 from vidray.tracking.runs import RunHandle
 from vidray.tracking.store import scoped_environ, tracking_client, tracking_errors
@@ -36,10 +37,7 @@ def log_bundle(run: RunHandle, folder: str, name: str, sha256: str) -> str:
     stem = f"deploy/{name}-{sha256[:12]}"
     with run.errors(f"logging bundle {folder} under {stem}"):
         taken = {artifact.path for artifact in run.client.list_artifacts(run.run_id, "deploy")}
-        artifact_path, index = stem, 1
-        while artifact_path in taken:  # the same program exported again: a new folder, the earlier one kept
-            index += 1
-            artifact_path = f"{stem}-{index}"
+        artifact_path = first_unused(stem, taken.__contains__)  # the same program again: the earlier one kept
         run.client.log_artifacts(run.run_id, folder, artifact_path)
         base = run.client.get_run(run.run_id).info.artifact_uri
     return f"{base.rstrip('/')}/{artifact_path}"
