@@ -164,6 +164,7 @@ def test_the_int8_program_of_the_trained_model_loses_at_most_one_point_of_top1(e
     assert evaluation["top1_drop"] <= 0.01
     assert exported["metadata"]["delegation"]["work_fraction"] >= 0.95
     assert exported["metadata"]["model"] == temporal_run.model_uri
+    assert exported["metadata"]["calibration"]["batches"] == 16 and len(exported["metadata"]["calibration"]["sha256"]) == 64
 
 
 def test_the_program_is_logged_beside_the_model_and_registered_with_its_figures(exported, temporal_run, workspace):
