@@ -12,6 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "data"))  # tests/data/media.py helpers
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--zoo-programs", action="store_true",
+                     help="also export the full-size zoo models (tests/deploy/test_zoo_programs.py, ~40 min)")
+
+
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
     """torch on one thread for the test (tiny tensors: thread start-up costs more than it saves)."""

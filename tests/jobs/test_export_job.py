@@ -49,6 +49,7 @@ def test_a_zoo_model_becomes_a_registered_bundle_evaluated_on_real_clips(workdir
     assert record["sha256"] == tags["vidray.deploy.sha256"] and record["size_bytes"] == int(tags["vidray.deploy.size_bytes"])
     evaluation = record["metadata"]["evaluation"]
     assert evaluation["clips"] == 6 and "top1_drop" not in evaluation  # the zoo model's classes are not the data's
+    assert evaluation["max_abs_difference"] <= 1e-4  # the program computes what the model computes
     assert record["metadata"]["calibration"] is None  # fp32: nothing was calibrated
     program = load_program(folder)  # pickle-free: two files, the program checked against its sha256
     import torch
@@ -85,3 +86,47 @@ def test_bad_options_are_refused_before_any_work(workdir, capsys):
     assert "--checkpoint goes with --hub" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", "--hub", "x3d_s", "--quantize", "int4"])
+
+
+def tiny_source(name: str = "tiny"):
+    """x3d_xs's input spec and data, a one-layer model: an export in a second."""
+    from torch import nn
+
+    from vidray.jobs.export import zoo_source
+
+    torch_model = nn.Sequential(nn.Conv3d(3, 8, 1), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(8, 400)).eval()
+    return dataclasses.replace(zoo_source("x3d_xs"), module=torch_model, name=name)
+
+
+def test_exporting_the_same_model_again_keeps_the_first_bundle_locally_and_in_the_run(workdir):
+    from vidray.deploy.config import DeployConfig
+    from vidray.jobs.export import export_model
+    from vidray.tracking import TrackingConfig
+
+    tracking = TrackingConfig(uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    source = tiny_source()
+    first = export_model(source, DeployConfig(quantize="fp32", eval_clips=1), tracking=tracking)
+    again = export_model(dataclasses.replace(source, run_id=first.run_id), DeployConfig(quantize="fp32", eval_clips=1),
+                         tracking=tracking)
+    assert again.bundle.sha256 == first.bundle.sha256  # the same program ...
+    assert again.folder == first.folder + "-2"  # ... saved beside the first, which is untouched
+    assert json.loads(open(f"{first.folder}/bundle.json").read())["sha256"] == first.bundle.sha256
+    assert again.artifact_uri != first.artifact_uri and again.artifact_uri.endswith("-2")
+    assert [first.registered, again.registered] == ["tiny-fp32-xnnpack/1", "tiny-fp32-xnnpack/2"]
+    artifacts = {a.path for a in client(workdir).list_artifacts(first.run_id, "deploy")}
+    assert len(artifacts) == 2, artifacts
+
+
+def test_a_fine_tuned_checkpoint_builds_the_zoo_model_with_its_own_class_count(tmp_path):
+    import torch
+
+    from vidray.jobs.export import zoo_source
+    from vidray.models import create_model
+
+    fine_tuned = create_model("x3d_xs", num_classes=7)
+    torch.save({"model_state": fine_tuned.state_dict()}, tmp_path / "fine_tuned.pyth")
+    source = zoo_source("x3d_xs", checkpoint=str(tmp_path / "fine_tuned.pyth"))
+    for name, tensor in fine_tuned.state_dict().items():  # every weight is the checkpoint's: no random classifier
+        torch.testing.assert_close(source.module.state_dict()[name], tensor, msg=name)
+    with torch.no_grad():
+        assert source.module.eval()(torch.zeros(1, 3, 4, 160, 160)).shape == (1, 7)

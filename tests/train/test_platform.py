@@ -218,6 +218,20 @@ def test_a_finished_run_resumes_from_its_s3_checkpoint_for_more_epochs(submitted
     assert run.data.tags["vidray.checkpoint"] == f"s3://{CONTROL_BUCKET}/runs/{first_run}-resumed/checkpoint_epoch_0002"
 
 
+def test_exporting_runs_uri_of_a_resumed_run_takes_its_newest_model(submitted_run):
+    from vidray.jobs.export import logged_source
+
+    _, _, workspace = submitted_run
+    mlflow = client(workspace)
+    experiment = mlflow.get_experiment_by_name("single-frame")
+    (run,) = mlflow.search_runs([experiment.experiment_id])
+    models = mlflow.search_logged_models([experiment.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'",
+                                         order_by=[{"field_name": "creation_timestamp_ms", "ascending": False}])
+    assert len(models) == 2  # one per job: the first and the resumed one
+    source = logged_source(f"runs:/{run.info.run_id}", f"sqlite:///{workspace / 'mlflow.db'}")
+    assert source.model_uri == f"models:/{models[0].model_id}" and source.run_id == run.info.run_id
+
+
 def test_single_frame_model_stays_near_chance(submitted_run):
     _, _, workspace = submitted_run
     mlflow = client(workspace)

@@ -128,9 +128,10 @@ def _classes_in(checkpoint: str | None, spec: Any) -> int | None:
     match, or loading would keep a random classifier in the program."""
     if not checkpoint or not spec.classifier:
         return None
-    from vidray.models.checkpoint import load_checkpoint
+    from vidray.models.checkpoint import extract_state_dict, load_checkpoint
 
-    weight = load_checkpoint(checkpoint, progress=False).get(f"{spec.classifier}.weight")
+    state = extract_state_dict(load_checkpoint(checkpoint, progress=False), checkpoint)
+    weight = state.get(f"{spec.classifier}.weight")
     return int(weight.shape[0]) if weight is not None else None
 
 
@@ -279,13 +280,15 @@ def evaluate(
     source: ExportSource, bundle: DeployBundle, data: DataConfig, to_input: ClipToModelInput, limit: int | None
 ) -> dict[str, Any]:
     """The eager model and the program on the same clips: top-1 of each (when the model's classes are the
-    dataset's) and how often their top-1 classes agree."""
+    dataset's), how often their top-1 classes agree, and the largest difference of their outputs (an
+    fp32 program computes what the model computes: ~1e-6)."""
     program = Program(bundle.program, bundle.inputs, bundle.outputs, f"{source.name} program")
     stream = ProgramStream(program) if source.streams else None
     chunk = bundle.metadata["stream"]["chunk_frames"] if stream is not None else 0
     dataset = _dataset(data, source.seed)
     scored = bool(source.classes) and list(dataset.classes or []) == list(source.classes or [])
     eager_right = program_right = agree = clips = 0
+    difference = 0.0
     with torch.no_grad():
         for inputs, label in _model_inputs(dataset, to_input, limit):
             eager = source.module(*inputs)
@@ -295,13 +298,15 @@ def evaluate(
             else:
                 logits = program(*inputs)[0]
             eager_class, program_class = int(eager.argmax()), int(logits.argmax())
+            difference = max(difference, float((eager - logits).abs().max()))
             clips += 1
             agree += eager_class == program_class
             eager_right += eager_class == label
             program_right += program_class == label
     if clips == 0:
         raise DeployError(f"evaluation: the {data.split} split gave no clips")
-    record: dict[str, Any] = {"split": data.split, "clips": clips, "agreement": agree / clips}
+    record: dict[str, Any] = {"split": data.split, "clips": clips, "agreement": agree / clips,
+                              "max_abs_difference": difference}
     if scored:  # the model was trained on these classes: its top-1 means something
         quantize = bundle.metadata["quantization"]["quantize"]
         record.update({"top1_eager": eager_right / clips, f"top1_{quantize}": program_right / clips,
@@ -357,7 +362,7 @@ def print_export_summary(result: ExportResult) -> None:
     print(f"  delegated to XNNPACK       {delegation['work_fraction']:.2%} of the work, {delegation['partitions']} "
           f"partition(s); outside: {', '.join(delegation['outside']) or 'nothing'}")
     print(f"  evaluated on               {evaluation['clips']} {evaluation['split']} clips: top-1 agreement with "
-          f"the eager model {evaluation['agreement']:.2%}")
+          f"the eager model {evaluation['agreement']:.2%}, outputs within {evaluation['max_abs_difference']:.2g}")
     if "top1_drop" in evaluation:
         print(f"  top-1                      eager {evaluation['top1_eager']:.4f}, program "
               f"{evaluation[f'top1_{quantize}']:.4f}, drop {evaluation['top1_drop']:+.4f}")
