@@ -43,7 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # vidray from this checkout
 
-from vidray.deploy import Program, ProgramStream, export, export_stream  # noqa: E402
+from vidray.deploy import Program, ProgramStream, export, export_stream, pin_runtime  # noqa: E402
 from vidray.models import create_model, model_spec  # noqa: E402
 
 DEFAULT_MODELS = ("x3d_xs", "x3d_s", "movinet_a0", "efficient_x3d_xs", "movinet_a0_stream")
@@ -71,13 +71,9 @@ ALL_CPUS = sorted(os.sched_getaffinity(0))  # before any pinning narrows it
 
 
 def pin(threads: int) -> None:
-    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-
     if threads > len(ALL_CPUS):
         raise SystemExit(f"--threads {threads}: this process may use {len(ALL_CPUS)} CPUs")
-    os.sched_setaffinity(0, ALL_CPUS[:threads])
-    torch.set_num_threads(threads)
-    _unsafe_reset_threadpool(threads)
+    pin_runtime(threads, ALL_CPUS[:threads])
 
 
 def median_ms(calls: dict[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -102,7 +103,13 @@ def _free_port() -> int:
 
 
 class LocalRayCluster:
-    """A real multi-node Ray cluster on this machine, started by ``cluster/local/start.sh``."""
+    """A real multi-node Ray cluster on this machine, started by ``cluster/local/start.sh``.
+
+    Each node owns one device for the device farm tests (its ``device:<id>`` resource): a local
+    CPU device on the head, another on the worker node.
+    """
+
+    DEVICES = {"head": "cpu-on-head", "worker": "cpu-on-worker"}
 
     def __init__(self, address: str, dashboard_url: str, state_dir: Path) -> None:
         self.address, self.dashboard_url, self.state_dir = address, dashboard_url, state_dir
@@ -137,7 +144,7 @@ def _wait_for_nodes(cluster: LocalRayCluster, nodes: int, cpus: float, timeout_s
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCluster]:
-    """A head node plus one worker node (2 logical CPUs each), with the job API on loopback.
+    """A head node plus one worker node (2 logical CPUs each, one farm device each), with the job API on loopback.
 
     Shared by every platform test of the session; tests connect with
     ``ray_cluster.connect()`` and must not call ``ray.shutdown()``.
@@ -150,7 +157,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCl
     env = {**os.environ, "VIDRAY_CLUSTER_DIR": str(state_dir), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     port, dashboard_port = _free_port(), _free_port()
     command = [str(repo / "cluster/local/start.sh"), "--workers", "1", "--cpus-per-node", "2", "--port", str(port),
-               "--object-store-mb", "768", "--dashboard-port", str(dashboard_port)]
+               "--object-store-mb", "768", "--dashboard-port", str(dashboard_port),
+               "--head-resources", json.dumps({f"device:{LocalRayCluster.DEVICES['head']}": 1}),
+               "--worker-resources", "1", json.dumps({f"device:{LocalRayCluster.DEVICES['worker']}": 1})]
     started = subprocess.run(command, env=env, capture_output=True, text=True)
     if started.returncode != 0:
         subprocess.run([str(repo / "cluster/local/stop.sh")], env=env, capture_output=True)

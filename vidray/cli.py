@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     _add_export_parser(commands)
+    _add_farm_parser(commands)
 
     decode = commands.add_parser(
         "decode",
@@ -191,6 +192,35 @@ def _export(args: argparse.Namespace) -> int:
     result = export_model(source, deploy, tracking=None if args.no_tracking else tracking, output=args.output)
     print_export_summary(result)
     return 0
+
+
+def _add_farm_parser(commands: argparse._SubParsersAction) -> None:
+    farm = commands.add_parser(
+        "farm",
+        help="the device farm: list its devices, measure an ExecuTorch program's latency on a device kind",
+        description="Devices are Ray actors on the nodes that own them (a node advertises device:<id>). Without "
+        "--config the farm is this machine's CPUs, one 1-thread local device per core (kind cpu-1t). Ray: the "
+        "cluster at --address or RAY_ADDRESS, else a local Ray the farm starts.",
+    )
+    actions = farm.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="start the farm's devices and print where each runs")
+    bench = actions.add_parser("bench", help="measure a program (bundle folder or .pte) on a device of a kind")
+    bench.add_argument("program", metavar="PROGRAM", help="a bundle folder (vidray export's output) or a .pte file")
+    bench.add_argument("--device-kind", required=True, metavar="KIND", help="the kind of device to measure on")
+    bench.add_argument("--warmup", type=int, metavar="N", help="untimed runs first (default: the config's, 3)")
+    bench.add_argument("--repeats", type=int, metavar="N", help="timed runs (default: the config's, 20)")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON (every sample)")
+    for action in (listing, bench):
+        action.add_argument("--config", metavar="FILE", help="farm config (YAML/JSON), e.g. "
+                            "experiments/configs/farm_local.yaml")
+        action.add_argument("--address", metavar="ADDRESS", help="Ray cluster address (default: RAY_ADDRESS)")
+    farm.set_defaults(handler=_farm)
+
+
+def _farm(args: argparse.Namespace) -> int:
+    from vidray.farm.commands import run
+
+    return run(args)
 
 
 def _add_prepare_parser(commands: argparse._SubParsersAction) -> None:

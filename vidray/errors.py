@@ -65,3 +65,7 @@ class TrackingError(VidrayError):
 
 class DeployError(VidrayError):
     """A model cannot be turned into a deployable program, or a program cannot be run as recorded."""
+
+
+class FarmError(VidrayError):
+    """A device farm cannot start a device, or cannot measure a program on any device of a kind."""

@@ -13,7 +13,7 @@ from vidray.deploy.bundle import DeployBundle, TensorSpec
 from vidray.deploy.delegation import Delegation, delegation_of
 from vidray.deploy.export import BACKENDS, QUANTIZATIONS, export
 from vidray.deploy.fold_time import FoldError, fold_time
-from vidray.deploy.program import Program, load_program
+from vidray.deploy.program import Program, load_program, pin_runtime
 from vidray.deploy.stream import ProgramStream, StreamStep, export_stream
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "export_stream",
     "fold_time",
     "load_program",
+    "pin_runtime",
 ]

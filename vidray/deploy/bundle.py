@@ -50,6 +50,14 @@ class TensorSpec:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
+    def example(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A tensor of this spec: uniform in [0, 1) for floating types, zeros (a fresh stream state's
+        frame count) for integers. What timing a program feeds it (its speed does not depend on values)."""
+        dtype = getattr(torch, self.dtype)
+        if dtype.is_floating_point:
+            return torch.rand(self.shape, generator=generator, dtype=dtype)
+        return torch.zeros(self.shape, dtype=dtype)
+
 
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -46,6 +46,26 @@ class Program:
         return list(self._method.execute([tensor.contiguous() for tensor in inputs]))
 
 
+def pin_runtime(threads: int, cpus: Sequence[int] | None = None) -> None:
+    """Runs this process's programs (and torch) on ``threads`` threads, on ``cpus`` when given.
+
+    Call it before loading programs: ExecuTorch's threadpool is process-wide, and
+    resetting it under a loaded program crashes. Without it the runtime spreads
+    over every core, so timings of two programs side by side corrupt each other.
+    """
+    from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+    if threads < 1:
+        raise DeployError(f"threads: at least 1, got {threads}")
+    if cpus is not None:
+        allowed = sorted(os.sched_getaffinity(0))
+        if not set(cpus) <= set(allowed) or not cpus:
+            raise DeployError(f"cpus {list(cpus)}: this process may run on CPUs {allowed}")
+        os.sched_setaffinity(0, cpus)
+    torch.set_num_threads(threads)
+    _unsafe_reset_threadpool(threads)
+
+
 def load_program(path: str, *, sha256: str | None = None) -> Program:
     """Loads a program to run: a bundle folder written by :meth:`DeployBundle.save` (its recorded
     sha256 is checked), or a bare ``.pte`` file (its spec read from the program; ``sha256``, if

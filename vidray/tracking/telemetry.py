@@ -24,6 +24,9 @@ metric (as exported)                         kind       tags          recorded b
 ``ray_vidray_ingest_clips_total``            counter    run, dataset  decode tasks, clips decoded
 ``ray_vidray_ingest_skipped_total``          counter    run, dataset  decode tasks, videos skipped as unreadable
 ``ray_vidray_ingest_decode_seconds``         histogram  run, dataset  decode tasks, seconds to decode one clip
+``ray_vidray_farm_latency_ms``               histogram  kind, device  device actors, median ms of each measurement
+``ray_vidray_farm_measurements_total``       counter    kind, device  device actors, programs measured
+``ray_vidray_farm_faults_total``             counter    kind, device  the farm client, devices that died measuring
 ===========================================  =========  ============  ===============================================
 
 Tags stay few (runs x datasets, runs x ranks) so that Prometheus series stay
@@ -70,6 +73,7 @@ class MetricSpec:
 
 _STEP_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _DECODE_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LATENCY_MS_BUCKETS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000)
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("vidray_train_loss", "gauge", "Training loss of the last optimizer step", ("run",)),
@@ -101,6 +105,10 @@ METRICS: tuple[MetricSpec, ...] = (
         ("run", "dataset"),
         _DECODE_SECONDS_BUCKETS,
     ),
+    MetricSpec("vidray_farm_latency_ms", "histogram", "Median latency of each program measured on a device (ms)",
+               ("kind", "device"), _LATENCY_MS_BUCKETS),
+    MetricSpec("vidray_farm_measurements", "counter", "Programs measured on a device", ("kind", "device")),
+    MetricSpec("vidray_farm_faults", "counter", "Devices that failed while measuring", ("kind", "device")),
 )
 
 
@@ -209,3 +217,20 @@ class IngestTelemetry(_Telemetry):
     def decode_seconds(self, seconds: float) -> None:
         """Decoding one clip took ``seconds``."""
         self._observe("vidray_ingest_decode_seconds", seconds, self.tags)
+
+
+class FarmTelemetry(_Telemetry):
+    """Device farm metrics: each measurement (in the device's actor) and each device fault (in the client)."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def measured(self, kind: str, device: str, median_ms: float) -> None:
+        tags = {"kind": kind, "device": device}
+        self._observe("vidray_farm_latency_ms", median_ms, tags)
+        if self.enabled:
+            self._metrics["vidray_farm_measurements"].inc(1.0, tags=tags)
+
+    def fault(self, kind: str, device: str) -> None:
+        if self.enabled:
+            self._metrics["vidray_farm_faults"].inc(1.0, tags={"kind": kind, "device": device})
