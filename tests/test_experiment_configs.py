@@ -27,11 +27,12 @@ from vidray.transforms.compose import build_transform
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 ALL_YAML = sorted([*CONFIGS.glob("*.yaml"), *CONFIGS.glob("*.yml")])
 PREPARE = [path for path in ALL_YAML if path.name.startswith("prepare_")]
+FARMS = [path for path in ALL_YAML if path.name.startswith("farm_")]
 # Experiment configs are the files whose top level names only ExperimentConfig fields.
 EXPERIMENTS = [
     path
     for path in ALL_YAML
-    if path not in PREPARE and (keys := set(read_config_file(path))) and keys <= set(ExperimentConfig.model_fields)
+    if path not in PREPARE + FARMS and (keys := set(read_config_file(path))) and keys <= set(ExperimentConfig.model_fields)
 ]
 
 
@@ -123,6 +124,13 @@ def test_experiment_config_validates(path: Path) -> None:
 @pytest.mark.parametrize("path", PREPARE, ids=lambda p: p.name)
 def test_prepare_config_validates(path: Path) -> None:
     load_config(path, PrepareConfig)
+
+
+@pytest.mark.parametrize("path", FARMS, ids=lambda p: p.name)
+def test_farm_config_validates(path: Path) -> None:
+    from vidray.farm import load_farm_config
+
+    assert load_farm_config(path).devices
 
 
 def test_every_recipe_is_found_as_an_experiment_config() -> None:

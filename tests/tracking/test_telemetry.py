@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from vidray.tracking.telemetry import METRICS, IngestTelemetry, TrainTelemetry
+from vidray.tracking.telemetry import METRICS, FarmTelemetry, IngestTelemetry, TrainTelemetry
 
 _SAMPLE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)\{(?P<labels>.*)\}\s+(?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -22,17 +22,18 @@ def test_outside_ray_records_nothing_and_raises_nothing():
     # A fresh interpreter: this test session may already be connected to a cluster.
     script = """
 import pickle
-from vidray.tracking.telemetry import IngestTelemetry, TrainTelemetry
-train, ingest = TrainTelemetry("plain", rank=0), IngestTelemetry("train", run_name="plain")
+from vidray.tracking.telemetry import FarmTelemetry, IngestTelemetry, TrainTelemetry
+train, ingest, farm = TrainTelemetry("plain", rank=0), IngestTelemetry("train", run_name="plain"), FarmTelemetry()
 train.step(loss=1.0, lr=0.1, clips_per_s=5.0, step_seconds=0.2)
 train.epoch(1, train_loss=1.0, clips_per_s=5.0)
 train.evaluation(top1=0.5, map_=None)
 ingest.clips(3); ingest.skipped(1); ingest.decode_seconds(0.05)
-print(train.enabled, ingest.enabled, pickle.loads(pickle.dumps(train)).enabled)
+farm.measured("cpu-1t", "cpu0", 12.5); farm.fault("cpu-1t", "cpu0")
+print(train.enabled, ingest.enabled, farm.enabled, pickle.loads(pickle.dumps(train)).enabled)
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False", "False"]
+    assert done.stdout.split() == ["False", "False", "False", "False"]
 
 
 def _scrape(ports: list[tuple[str, int]]) -> list[tuple[str, dict[str, str], float]]:
@@ -49,7 +50,8 @@ def _scrape(ports: list[tuple[str, int]]) -> list[tuple[str, dict[str, str], flo
 
 @pytest.fixture(scope="module")
 def exported(ray_cluster):
-    """Metrics recorded in Ray workers as rank 0, rank 1 and a decode actor, then scraped from every node."""
+    """Metrics recorded in Ray workers as rank 0, rank 1, a decode actor and a farm device, then scraped
+    from every node (farm series carry the run's name in their ``kind`` label)."""
     import ray
 
     ray_cluster.connect()
@@ -72,12 +74,19 @@ def exported(ray_cluster):
         telemetry.decode_seconds(0.02)
         return telemetry.enabled
 
+    @ray.remote(num_cpus=0)
+    def device_actor() -> bool:
+        telemetry = FarmTelemetry()
+        telemetry.measured(f"{run}-kind", "device-a", 12.5)
+        telemetry.fault(f"{run}-kind", "device-b")
+        return telemetry.enabled
+
     ingest = IngestTelemetry("val", run)
-    enabled = ray.get([train_worker.remote(0), train_worker.remote(1), decode_actor.remote(ingest)])
+    enabled = ray.get([train_worker.remote(0), train_worker.remote(1), decode_actor.remote(ingest), device_actor.remote()])
     ports = [(node["NodeManagerAddress"], node["MetricsExportPort"]) for node in ray.nodes() if node["Alive"]]
     deadline = time.monotonic() + EXPORT_SECONDS
     while True:  # until every process's final values are in: each exports on its own schedule
-        samples = [s for s in _scrape(ports) if s[1].get("run", "").startswith(run)]
+        samples = [s for s in _scrape(ports) if s[1].get("run", s[1].get("kind", "")).startswith(run)]
         missing = _not_yet_exported(run, samples)
         if not missing:
             return run, enabled, samples
@@ -90,7 +99,7 @@ def _not_yet_exported(run: str, samples) -> list[str]:
     """What the tests below assert that the scrape does not show yet (series, and the final values)."""
     names = {name for name, _, _ in samples}
     missing = sorted({series for spec in METRICS for series in spec.exported_series} - names)
-    rank1 = {name for name, tags, _ in samples if tags["run"] == f"{run}-rank1"}
+    rank1 = {name for name, tags, _ in samples if tags.get("run") == f"{run}-rank1"}
     missing += [f"{name} of rank 1" for name in sorted(RANK1_SERIES - rank1)]
     for (name, labels), value in final_values(run).items():
         found = [v for n, tags, v in samples if n == name and dict(labels).items() <= tags.items()]
@@ -114,6 +123,9 @@ def final_values(run: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
         ("ray_vidray_val_map", rank0): 0.5,
         ("ray_vidray_ingest_clips_total", (("run", run), ("dataset", "val"))): 12.0,
         ("ray_vidray_ingest_skipped_total", (("run", run), ("dataset", "val"))): 1.0,
+        ("ray_vidray_farm_measurements_total", (("kind", f"{run}-kind"), ("device", "device-a"))): 1.0,
+        ("ray_vidray_farm_latency_ms_count", (("kind", f"{run}-kind"), ("device", "device-a"))): 1.0,
+        ("ray_vidray_farm_faults_total", (("kind", f"{run}-kind"), ("device", "device-b"))): 1.0,
     }
 
 
@@ -125,7 +137,7 @@ def _value(samples, name: str, **labels: str) -> float:
 
 def test_every_metric_is_exported_from_ray_workers(exported):
     _, enabled, samples = exported
-    assert enabled == [True, True, True]
+    assert enabled == [True, True, True, True]
     expected = {series for spec in METRICS for series in spec.exported_series}
     assert expected - {name for name, _, _ in samples} == set()
 
@@ -138,5 +150,5 @@ def test_exported_values_are_the_recorded_ones(exported):
 
 def test_only_rank_zero_records_job_level_metrics(exported):
     run, _, samples = exported
-    rank1 = {name for name, tags, _ in samples if tags["run"] == f"{run}-rank1"}
+    rank1 = {name for name, tags, _ in samples if tags.get("run") == f"{run}-rank1"}
     assert rank1 == RANK1_SERIES
