@@ -105,11 +105,12 @@ def _free_port() -> int:
 class LocalRayCluster:
     """A real multi-node Ray cluster on this machine, started by ``cluster/local/start.sh``.
 
-    Each node owns one device for the device farm tests (its ``device:<id>`` resource): a local
-    CPU device on the head, another on the worker node.
+    Each node owns devices for the device farm tests (their ``device:<id>`` resources): a local
+    CPU device on the head, another and an adb phone on the worker node.
     """
 
-    DEVICES = {"head": "cpu-on-head", "worker": "cpu-on-worker"}
+    DEVICES = {"head": "cpu-on-head", "worker": "cpu-on-worker"}  # local CPU devices
+    PHONE = "phone-on-worker"  # an adb device: the worker node reaches the test's adb server
 
     def __init__(self, address: str, dashboard_url: str, state_dir: Path) -> None:
         self.address, self.dashboard_url, self.state_dir = address, dashboard_url, state_dir
@@ -159,7 +160,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRayCl
     command = [str(repo / "cluster/local/start.sh"), "--workers", "1", "--cpus-per-node", "2", "--port", str(port),
                "--object-store-mb", "768", "--dashboard-port", str(dashboard_port),
                "--head-resources", json.dumps({f"device:{LocalRayCluster.DEVICES['head']}": 1}),
-               "--worker-resources", "1", json.dumps({f"device:{LocalRayCluster.DEVICES['worker']}": 1})]
+               "--worker-resources", "1", json.dumps({f"device:{LocalRayCluster.DEVICES['worker']}": 1,
+                                                      f"device:{LocalRayCluster.PHONE}": 1})]
     started = subprocess.run(command, env=env, capture_output=True, text=True)
     if started.returncode != 0:
         subprocess.run([str(repo / "cluster/local/stop.sh")], env=env, capture_output=True)

@@ -12,26 +12,11 @@ import signal
 import time
 
 import pytest
-import torch
-from torch import nn
 
 from vidray.errors import ConfigError, DeployError, FarmError
-from vidray.farm import DeviceFarm, FarmConfig, FarmProgram, load_farm_config
+from vidray.farm import DeviceFarm, FarmConfig, load_farm_config
 
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module")
-def program(tmp_path_factory) -> FarmProgram:
-    """A small fp32 program (two 3-D convolutions, ~15 ms a run on one core), saved as a bundle."""
-    from vidray.deploy import export
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv3d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv3d(16, 16, (1, 3, 3), padding=(0, 1, 1)),
-                          nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(16, 10)).eval()
-    folder = str(tmp_path_factory.mktemp("farm") / "program")
-    export(model, torch.rand(1, 3, 8, 64, 64), quantize="fp32", metadata={"model": "two-conv"}).save(folder)
-    return FarmProgram.of(folder)
 
 
 def farm_config(ray_cluster, **overrides) -> FarmConfig:
