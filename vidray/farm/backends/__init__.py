@@ -1,7 +1,7 @@
 """How a device runs a program: one backend per way of reaching a device, all behind :class:`Backend`.
 
-``local`` (this node's CPU through ExecuTorch's runtime) and ``adb`` (an Android
-phone through its adb server) are registered here; a
+``local`` (this node's CPU through ExecuTorch's runtime), ``adb`` (an Android
+phone through its adb server) and ``aws`` (a phone in AWS Device Farm) are registered here; a
 backend registers itself with ``@DEVICE_BACKENDS.register(name)`` and is chosen
 by a device spec's ``backend`` field. A backend object lives inside the
 device's Ray actor, on the node that owns the device, for the actor's life.
@@ -50,6 +50,7 @@ def reserved_cpus(device: DeviceSpec) -> float:
 
 
 from vidray.farm.backends.adb import AdbBackend  # noqa: E402  (registers "adb")
+from vidray.farm.backends.aws import AwsDeviceFarmBackend  # noqa: E402  (registers "aws")
 from vidray.farm.backends.local import LocalBackend  # noqa: E402  (registers "local")
 
-__all__ = ["DEVICE_BACKENDS", "AdbBackend", "Backend", "LocalBackend", "Measurement", "reserved_cpus"]
+__all__ = ["DEVICE_BACKENDS", "AdbBackend", "AwsDeviceFarmBackend", "Backend", "LocalBackend", "Measurement", "reserved_cpus"]
