@@ -11,7 +11,7 @@ Needs the ``deploy`` extra (``pip install vidray[deploy]``: executorch, torchao)
 
 from vidray.deploy.bundle import DeployBundle, TensorSpec
 from vidray.deploy.delegation import Delegation, delegation_of
-from vidray.deploy.export import BACKENDS, QUANTIZATIONS, export
+from vidray.deploy.export import BACKENDS, QUANTIZATIONS, deployable_program, export
 from vidray.deploy.fold_time import FoldError, fold_time
 from vidray.deploy.program import Program, load_program, pin_runtime
 from vidray.deploy.stream import ProgramStream, StreamStep, export_stream
@@ -27,6 +27,7 @@ __all__ = [
     "StreamStep",
     "TensorSpec",
     "delegation_of",
+    "deployable_program",
     "export",
     "export_stream",
     "fold_time",

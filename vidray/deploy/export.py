@@ -60,20 +60,14 @@ def export(
     if backend not in BACKENDS:
         raise DeployError(f"backend: {backend!r} is not one of {list(BACKENDS)}")
     name = type(model).__name__
-    if isinstance(example_inputs, list):  # the model takes one list (SlowFast's pathways): export it positionally
-        from vidray.models.pathways import PathwaysAsArguments
-
-        model = PathwaysAsArguments(model)
-    example = _as_tuple(example_inputs, "example_inputs")
+    model, example = _prepared(model, example_inputs)
     batches = _calibration_batches(calibration, example) if quantize == "int8" else []
     if quantize == "fp32" and calibration is not None:
         raise DeployError("calibration: an fp32 export takes no calibration data (it is for int8)")
-    _to_eval_mode(model)
     with torch.no_grad():
         outputs = _as_tuple(model(*example), f"{name} outputs")
     input_specs, output_specs = _specs(example, input_names, "input"), _specs(outputs, output_names, "output")
-    graph = fold_time(_torch_export(model, example, name).module())
-    program = _torch_export(graph, example, name)
+    program = _folded(model, example, name)
     if quantize == "int8":
         program = _quantized(program, batches, name)
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -99,6 +93,28 @@ def export(
         outputs=output_specs,
         metadata=record,
     )
+
+
+def deployable_program(model: nn.Module, example_inputs: Inputs | list[torch.Tensor]) -> torch.export.ExportedProgram:
+    """The model as its program will compute it, before quantization and lowering: traced by
+    ``torch.export`` with every 3-D operator folded into 2-D ones, each node's output shape in
+    ``node.meta["val"]``. What :func:`export` lowers, and what a latency predictor splits into kernels."""
+    model, example = _prepared(model, example_inputs)
+    return _folded(model, example, type(model).__name__)
+
+
+def _prepared(model: nn.Module, example_inputs: Any) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The model in eval mode, taking its inputs positionally (SlowFast's list of pathways as arguments)."""
+    if isinstance(example_inputs, list):
+        from vidray.models.pathways import PathwaysAsArguments
+
+        model = PathwaysAsArguments(model)
+    _to_eval_mode(model)
+    return model, _as_tuple(example_inputs, "example_inputs")
+
+
+def _folded(model: nn.Module, example: tuple[torch.Tensor, ...], name: str) -> Any:
+    return _torch_export(fold_time(_torch_export(model, example, name).module()), example, name)
 
 
 def _specs(tensors: tuple[torch.Tensor, ...], names: Sequence[str], kind: str) -> tuple[TensorSpec, ...]:
