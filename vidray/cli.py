@@ -210,7 +210,28 @@ def _add_farm_parser(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--warmup", type=int, metavar="N", help="untimed runs first (default: the config's, 3)")
     bench.add_argument("--repeats", type=int, metavar="N", help="timed runs (default: the config's, 20)")
     bench.add_argument("--json", action="store_true", help="print the result as JSON (every sample)")
-    for action in (listing, bench):
+    profile = actions.add_parser(
+        "profile", help="build a latency predictor for a device kind: profile kernels on it, fit, register in MLflow",
+        description="Draws random X3D variants, splits their programs into kernels, exports a sample of each kernel "
+        "type alone and measures it on the device kind, fits one random forest per kernel type, reports its accuracy "
+        "on held-out variants measured whole, and registers it as a new version of latency-KIND-QUANTIZE.")
+    profile.add_argument("--device-kind", required=True, metavar="KIND", help="the device kind to profile")
+    profile.add_argument("--quantize", choices=("int8", "fp32"), default="int8", help="program precision (default: int8)")
+    profile.add_argument("--architectures", type=int, default=12, metavar="N",
+                         help="random X3D variants to draw kernels from (default: 12)")
+    profile.add_argument("--per-type", type=int, default=40, metavar="N", help="kernels profiled per type (default: 40)")
+    profile.add_argument("--held-out", type=int, default=5, metavar="N",
+                         help="variants measured whole to report the predictor's accuracy (default: 5)")
+    profile.add_argument("--seed", type=int, default=0, help="draws of variants and kernels (default: 0)")
+    predict = actions.add_parser("predict", help="a zoo model's predicted latency on a device kind")
+    predict.add_argument("model", metavar="MODEL", help="a zoo name (`vidray models`), at its default input")
+    predict.add_argument("--device-kind", required=True, metavar="KIND", help="the device kind")
+    predict.add_argument("--quantize", choices=("int8", "fp32"), default="int8", help="program precision (default: int8)")
+    predict.add_argument("--version", help="the predictor's registered version or @alias (default: the newest)")
+    for action in (profile, predict):
+        action.add_argument("--tracking-uri", metavar="URI",
+                            help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    for action in (listing, bench, profile):
         action.add_argument("--config", metavar="FILE", help="farm config (YAML/JSON), e.g. "
                             "experiments/configs/farm_local.yaml")
         action.add_argument("--address", metavar="ADDRESS", help="Ray cluster address (default: RAY_ADDRESS)")

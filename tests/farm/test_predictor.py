@@ -56,6 +56,19 @@ def test_kernels_profiled_on_the_farm_fit_a_predictor_that_loads_without_pickle(
     assert loaded.record["device_kind"] == "cpu" and loaded.record["quantize"] == "fp32"
     with pytest.raises(FarmError, match="already holds a latency predictor"):
         predictor.save(str(tmp_path / "predictor"))
+    from vidray.farm import predict
+    from vidray.farm.predictor import load_predictor, log_predictor
+    from vidray.tracking import TrackingConfig
+
+    tracking = TrackingConfig(uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert log_predictor(predictor, tracking) == "models:/latency-cpu-fp32/1"
+    assert log_predictor(predictor, tracking) == "models:/latency-cpu-fp32/2"  # a new fit is a new version
+    registered = load_predictor("cpu", "fp32", tracking=tracking)
+    assert registered.record["registered"] == "models:/latency-cpu-fp32/2"
+    assert predict(model, "cpu", example, quantize="fp32", tracking=tracking) == pytest.approx(
+        predictor.predict(model, example))
+    with pytest.raises(FarmError, match="no latency predictor for device kind 'pixel7'"):
+        load_predictor("pixel7", "fp32", tracking=tracking)
     unknown = Kernel("copy", "permute", ((1, 2, 3),), (0, 2, 1))
     only_convs = LatencyPredictor(predictor.record, {"conv": predictor.regressors["conv"]})
     with pytest.raises(FarmError, match="no profiled kernels of type\\(s\\) copy"):

@@ -12,6 +12,7 @@ nothing of who asks (NAS trials, promotion gates).
 from vidray.farm.backends import DEVICE_BACKENDS, Backend, Measurement
 from vidray.farm.cache import ResultCache
 from vidray.farm.farm import DeviceFarm, FarmProgram
+from vidray.farm.predictor import LatencyPredictor, predict
 from vidray.farm.result import Fault, LatencyResult
 from vidray.farm.spec import DeviceSpec, FarmConfig, load_farm_config
 
@@ -23,8 +24,10 @@ __all__ = [
     "FarmConfig",
     "FarmProgram",
     "Fault",
+    "LatencyPredictor",
     "LatencyResult",
     "Measurement",
     "ResultCache",
     "load_farm_config",
+    "predict",
 ]

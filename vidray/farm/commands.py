@@ -12,7 +12,7 @@ from vidray.errors import ConfigError
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``vidray farm ACTION`` (the parser is in :mod:`vidray.cli`)."""
-    return {"list": _list, "bench": _bench}[args.action](args)
+    return {"list": _list, "bench": _bench, "profile": _profile, "predict": _predict}[args.action](args)
 
 
 def _farm(args: argparse.Namespace, **overrides: Any):
@@ -54,4 +54,57 @@ def _bench(args: argparse.Namespace) -> int:
           f"cv {result.cv:.1%} over {len(result.samples_ms)} runs")
     if result.faults:
         print(f"  devices that failed first: {'; '.join(result.faults)}")
+    return 0
+
+
+def _tracking(args: argparse.Namespace):
+    from vidray.tracking import TrackingConfig
+
+    return TrackingConfig(uri=args.tracking_uri) if args.tracking_uri else TrackingConfig()
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidray.deploy import export
+    from vidray.farm.predictor import (
+        LatencyPredictor,
+        accuracy,
+        architecture_kernels,
+        log_predictor,
+        profile,
+        random_x3d_variants,
+        sample_kernels,
+    )
+
+    variants = list(random_x3d_variants(args.architectures + args.held_out, seed=args.seed))
+    train, held_out = variants[: args.architectures], variants[args.architectures:]
+    kernels = sample_kernels(architecture_kernels((model, clip) for _, model, clip in train), args.per_type, args.seed)
+    print(f"profiling {len(kernels)} kernels of {len(train)} X3D variants on {args.device_kind} ({args.quantize})",
+          flush=True)
+    def calibration(clip: "torch.Tensor") -> list | None:  # a program's int8 scales: the clips' own range
+        return [torch.rand_like(clip)] if args.quantize == "int8" else None
+
+    with _farm(args) as farm:
+        data = profile(farm, args.device_kind, kernels, quantize=args.quantize)
+        predictor = LatencyPredictor.fit(data, seed=args.seed)
+        measured = [farm.measure(export(model, clip, quantize=args.quantize, calibration=calibration(clip)),
+                                 args.device_kind).median_ms for _, model, clip in held_out]
+    predicted = [predictor.predict(model, clip) for _, model, clip in held_out]
+    scores = accuracy(predicted, measured) if held_out else {}
+    for (description, _, _), p, m in zip(held_out, predicted, measured):
+        print(f"  {description:45} predicted {p:8.2f} ms, measured {m:8.2f} ms ({(p - m) / m:+.1%})")
+    registered = log_predictor(predictor, _tracking(args), {f"held_out_{k}": f"{v:.4f}" for k, v in scores.items()})
+    print(f"registered {registered}" + (f": within 10% on {scores['within_10pct']:.0%} of {len(held_out)} held-out "
+                                        f"variants, RMSE {scores['rmse_ms']:.2f} ms" if scores else ""))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from vidray.farm.predictor import load_predictor, predict
+
+    predictor = load_predictor(args.device_kind, args.quantize, tracking=_tracking(args), version=args.version)
+    latency = predict(args.model, args.device_kind, predictor=predictor)
+    print(f"{args.model} on {args.device_kind} ({args.quantize}): {latency:.2f} ms predicted by "
+          f"{predictor.record['registered']}")
     return 0

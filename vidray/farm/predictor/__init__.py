@@ -9,6 +9,8 @@ from vidray.farm.predictor.predictor import (
     profile,
     sample_kernels,
 )
+from vidray.farm.predictor.store import load_predictor, log_predictor, predict, registered_name
+from vidray.farm.predictor.variants import random_x3d_variants
 
 __all__ = [
     "KERNEL_TYPES",
@@ -18,6 +20,11 @@ __all__ = [
     "accuracy",
     "architecture_kernels",
     "kernels_of",
+    "load_predictor",
+    "log_predictor",
+    "predict",
     "profile",
+    "random_x3d_variants",
+    "registered_name",
     "sample_kernels",
 ]
