@@ -213,13 +213,16 @@ def _add_farm_parser(commands: argparse._SubParsersAction) -> None:
     profile = actions.add_parser(
         "profile", help="build a latency predictor for a device kind: profile kernels on it, fit, register in MLflow",
         description="Draws random X3D variants, splits their programs into kernels, exports a sample of each kernel "
-        "type alone and measures it on the device kind, fits one random forest per kernel type, reports its accuracy "
+        "type alone and measures it on the device kind, fits one random forest per kernel type, scales kernel sums to "
+        "whole programs measured on the kind, reports its accuracy "
         "on held-out variants measured whole, and registers it as a new version of latency-KIND-QUANTIZE.")
     profile.add_argument("--device-kind", required=True, metavar="KIND", help="the device kind to profile")
     profile.add_argument("--quantize", choices=("int8", "fp32"), default="int8", help="program precision (default: int8)")
     profile.add_argument("--architectures", type=int, default=12, metavar="N",
                          help="random X3D variants to draw kernels from (default: 12)")
     profile.add_argument("--per-type", type=int, default=40, metavar="N", help="kernels profiled per type (default: 40)")
+    profile.add_argument("--calibrate", type=int, default=4, metavar="N",
+                         help="of the variants, how many are measured whole to scale kernel sums to programs (default: 4)")
     profile.add_argument("--held-out", type=int, default=5, metavar="N",
                          help="variants measured whole to report the predictor's accuracy (default: 5)")
     profile.add_argument("--seed", type=int, default=0, help="draws of variants and kernels (default: 0)")

@@ -66,11 +66,12 @@ def _tracking(args: argparse.Namespace):
 def _profile(args: argparse.Namespace) -> int:
     import torch
 
-    from vidray.deploy import export
+    from vidray.deploy import deployable_program, export
     from vidray.farm.predictor import (
         LatencyPredictor,
         accuracy,
         architecture_kernels,
+        kernels_of,
         log_predictor,
         profile,
         random_x3d_variants,
@@ -85,14 +86,22 @@ def _profile(args: argparse.Namespace) -> int:
     def calibration(clip: "torch.Tensor") -> list | None:  # a program's int8 scales: the clips' own range
         return [torch.rand_like(clip)] if args.quantize == "int8" else None
 
+    def measured(variants: list) -> list[float]:  # whole programs, exported first, measured together
+        bundles = [export(model, clip, quantize=args.quantize, calibration=calibration(clip)) for _, model, clip in variants]
+        return [future.result().median_ms for future in [farm.submit(bundle, args.device_kind) for bundle in bundles]]
+
     with _farm(args) as farm:
         data = profile(farm, args.device_kind, kernels, quantize=args.quantize)
-        predictor = LatencyPredictor.fit(data, seed=args.seed)
-        measured = [farm.measure(export(model, clip, quantize=args.quantize, calibration=calibration(clip)),
-                                 args.device_kind).median_ms for _, model, clip in held_out]
+        whole = measured(train[: args.calibrate])
+        held_out_ms = measured(held_out)
+    deployable = [kernels_of(deployable_program(model, clip)) for _, model, clip in train[: args.calibrate]]
+    predictor = LatencyPredictor.fit(data, seed=args.seed)
+    if whole:
+        predictor = predictor.calibrated(deployable, whole)
+    measured_ms = held_out_ms
     predicted = [predictor.predict(model, clip) for _, model, clip in held_out]
-    scores = accuracy(predicted, measured) if held_out else {}
-    for (description, _, _), p, m in zip(held_out, predicted, measured):
+    scores = accuracy(predicted, measured_ms) if held_out else {}
+    for (description, _, _), p, m in zip(held_out, predicted, measured_ms):
         print(f"  {description:45} predicted {p:8.2f} ms, measured {m:8.2f} ms ({(p - m) / m:+.1%})")
     registered = log_predictor(predictor, _tracking(args), {f"held_out_{k}": f"{v:.4f}" for k, v in scores.items()})
     print(f"registered {registered}" + (f": within 10% on {scores['within_10pct']:.0%} of {len(held_out)} held-out "
