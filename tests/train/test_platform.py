@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ EVAL_EVERY = 2
 CONTROL_EPOCHS = 2  # the single-frame control cannot learn the classes at any length; it runs shorter
 CONTROL_BUCKET = "vidray-control-runs"
 CONTROL_TRAIN_PER_CLASS = 128
+NO_AGENT = "No available agent to submit job, please try again later"  # Ray's job API, before any job exists
+AGENT_WAIT_S = 300
 
 
 def experiment(root: Path, synthetic: dict, name: str, temporal: bool) -> dict:
@@ -109,14 +112,23 @@ def submitted_run(ray_cluster, workspace, control_dataset, s3_endpoint):
 
 
 def submit(ray_cluster, *args: str) -> subprocess.CompletedProcess:
-    """``ray job submit`` of experiments.train; the job reaches moto's S3 through the env vars."""
+    """``ray job submit`` of experiments.train; the job reaches moto's S3 through the env vars.
+
+    Ray's job API gives up on a submission when it cannot reach the head node's job agent within its
+    fixed 10 s (a loaded machine): it answers 500 "No available agent to submit job, please try again
+    later" before creating any job. That answer, and only that, is retried until the API accepts the
+    job (at most AGENT_WAIT_S); any other outcome is returned as it is.
+    """
     aws = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", ray_cluster.dashboard_url,
-         "--working-dir", str(REPO), "--runtime-env-json", json.dumps({"env_vars": aws}),
-         "--", "python", "-m", "experiments.train", *args],
-        capture_output=True, text=True, timeout=900,
-    )
+    command = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", ray_cluster.dashboard_url,
+               "--working-dir", str(REPO), "--runtime-env-json", json.dumps({"env_vars": aws}),
+               "--", "python", "-m", "experiments.train", *args]
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode == 0 or NO_AGENT not in done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(5)
 
 
 def client(workspace: Path):
