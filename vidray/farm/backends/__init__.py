@@ -43,6 +43,18 @@ class Backend(Protocol):
 DEVICE_BACKENDS: Registry[type] = Registry("device_backends")
 
 
+def check_options(device: DeviceSpec, required: set[str], optional: set[str]) -> dict:
+    """The device's backend options, after naming every unknown and every missing one at once."""
+    from vidray.errors import ConfigError
+
+    unknown, missing = set(device.options) - required - optional, required - set(device.options)
+    if unknown or missing:
+        problems = [f"unknown {sorted(unknown)} (known: {sorted(required | optional)})" if unknown else "",
+                    f"missing {sorted(missing)}" if missing else ""]
+        raise ConfigError(f"device {device.id}: {device.backend} backend options: " + "; ".join(filter(None, problems)))
+    return dict(device.options)
+
+
 def reserved_cpus(device: DeviceSpec) -> float:
     """CPUs of its node that a device's actor holds: a local device computes on them, so nothing else
     may be scheduled there while it measures; a remote device (phone, cloud) needs none."""
@@ -53,4 +65,5 @@ from vidray.farm.backends.adb import AdbBackend  # noqa: E402  (registers "adb")
 from vidray.farm.backends.aws import AwsDeviceFarmBackend  # noqa: E402  (registers "aws")
 from vidray.farm.backends.local import LocalBackend  # noqa: E402  (registers "local")
 
-__all__ = ["DEVICE_BACKENDS", "AdbBackend", "AwsDeviceFarmBackend", "Backend", "LocalBackend", "Measurement", "reserved_cpus"]
+__all__ = ["DEVICE_BACKENDS", "AdbBackend", "AwsDeviceFarmBackend", "Backend", "LocalBackend", "Measurement",
+           "check_options", "reserved_cpus"]

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from vidray.deploy.bundle import TensorSpec
 from vidray.errors import ConfigError, FarmError
-from vidray.farm.backends import DEVICE_BACKENDS, Measurement
+from vidray.farm.backends import DEVICE_BACKENDS, Measurement, check_options
 from vidray.farm.spec import DeviceSpec
 
 _ITERATION = re.compile(r"Iteration (\d+) of (\d+): ([0-9.]+) ms")
@@ -42,13 +42,7 @@ class AdbBackend:
     def __init__(self, device: DeviceSpec) -> None:
         import adbutils
 
-        options = dict(device.options)
-        unknown = set(options) - {"serial", "runner", "host", "port", "workdir"}
-        missing = {"serial", "runner"} - set(options)
-        if unknown or missing:
-            raise ConfigError(f"device {device.id}: adb backend options: "
-                              + "; ".join(filter(None, [f"unknown {sorted(unknown)}" if unknown else "",
-                                                        f"missing {sorted(missing)}" if missing else ""])))
+        options = check_options(device, {"serial", "runner"}, {"host", "port", "workdir"})
         self.device = device
         self.workdir = str(options.get("workdir", "/data/local/tmp/vidray")).rstrip("/")
         host, port = str(options.get("host", "127.0.0.1")), int(options.get("port", 5037))

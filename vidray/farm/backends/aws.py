@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from vidray.deploy.bundle import TensorSpec
 from vidray.errors import ConfigError, FarmError
-from vidray.farm.backends import DEVICE_BACKENDS, Measurement
+from vidray.farm.backends import DEVICE_BACKENDS, Measurement, check_options
 from vidray.farm.backends.adb import THROTTLING_STATUS, iteration_times
 from vidray.farm.spec import DeviceSpec
 
@@ -64,14 +64,7 @@ class AwsDeviceFarmBackend:
     """One phone model in AWS Device Farm (``client``: a ``devicefarm`` boto3 client to use instead of a new one)."""
 
     def __init__(self, device: DeviceSpec, *, client: Any = None) -> None:
-        options = dict(device.options)
-        required = {"project_arn", "device_pool_arn", "runner"}
-        unknown = set(options) - required - {"region", "poll_s", "timeout_minutes"}
-        missing = required - set(options)
-        if unknown or missing:
-            raise ConfigError(f"device {device.id}: aws backend options: "
-                              + "; ".join(filter(None, [f"unknown {sorted(unknown)}" if unknown else "",
-                                                        f"missing {sorted(missing)}" if missing else ""])))
+        options = check_options(device, {"project_arn", "device_pool_arn", "runner"}, {"region", "poll_s", "timeout_minutes"})
         try:
             with open(options["runner"], "rb") as file:
                 self._runner = file.read()

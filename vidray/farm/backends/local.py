@@ -18,7 +18,7 @@ import torch
 from vidray.deploy.bundle import TensorSpec
 from vidray.deploy.program import Program, pin_runtime
 from vidray.errors import ConfigError
-from vidray.farm.backends import DEVICE_BACKENDS, Measurement
+from vidray.farm.backends import DEVICE_BACKENDS, Measurement, check_options
 from vidray.farm.spec import DeviceSpec
 
 
@@ -29,11 +29,9 @@ class LocalBackend:
     def __init__(self, device: DeviceSpec) -> None:
         from importlib.metadata import version
 
-        unknown = set(device.options) - {"cpus"}
-        if unknown:
-            raise ConfigError(f"device {device.id}: unknown local backend option(s) {sorted(unknown)}; known: cpus")
+        options = check_options(device, set(), {"cpus"})
         allowed = sorted(os.sched_getaffinity(0))
-        cpus = list(device.options.get("cpus") or allowed[: device.threads])
+        cpus = list(options.get("cpus") or allowed[: device.threads])
         if len(cpus) < device.threads or not set(cpus) <= set(allowed):
             raise ConfigError(f"device {device.id}: {device.threads} thread(s) on CPUs {cpus}; this node lends "
                               f"CPUs {allowed} (options.cpus must name at least `threads` of them)")
