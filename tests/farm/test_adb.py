@@ -10,7 +10,7 @@ from vidray.errors import ConfigError, FarmError
 from vidray.farm import DeviceFarm, DeviceSpec, FarmConfig
 from vidray.farm.backends import AdbBackend
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(900)
 
 
 def spec(phone, **options) -> DeviceSpec:

@@ -16,7 +16,7 @@ import pytest
 from vidray.errors import ConfigError, DeployError, FarmError
 from vidray.farm import DeviceFarm, FarmConfig, load_farm_config
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 
 
 def farm_config(ray_cluster, **overrides) -> FarmConfig:
@@ -87,9 +87,8 @@ def test_requests_the_farm_cannot_serve_fail_naming_the_reason(ray_cluster, prog
 
 def test_a_device_that_cannot_start_fails_the_farm_naming_it(ray_cluster):
     ray_cluster.connect()
-    nowhere = FarmConfig.model_validate({"devices": [{"id": "nowhere", "kind": "cpu"}], "start_timeout_s": 3})
-    with pytest.raises(FarmError, match=r"device nowhere: not started after 3 s: no node advertises the resource "
-                                        r"device:nowhere"):
+    nowhere = FarmConfig.model_validate({"devices": [{"id": "nowhere", "kind": "cpu"}]})
+    with pytest.raises(FarmError, match=r"device nowhere: no node of the cluster advertises the resource device:nowhere"):
         DeviceFarm(nowhere).start()
     bad_cores = farm_config(ray_cluster)
     bad_cores.devices[0].options["cpus"] = [99]

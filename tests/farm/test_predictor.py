@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import collections
 
+import numpy as np
 import pytest
 import torch
 
 from vidray.errors import FarmError
 from vidray.farm import DeviceFarm, FarmConfig
 from vidray.farm.predictor import Kernel, LatencyPredictor, architecture_kernels, kernels_of, profile, sample_kernels
+from vidray.farm.predictor.predictor import forest_predict
 from vidray.models import create_model
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 
 
 def small_x3d(width: float = 1.0, size: int = 48):
@@ -53,6 +55,9 @@ def test_kernels_profiled_on_the_farm_fit_a_predictor_that_loads_without_pickle(
     model, example = small_x3d(1.5, 56)
     assert loaded.predict(model, example) == pytest.approx(predictor.predict(model, example))
     assert loaded.predict(model, example) > data.overhead_ms
+    rows = [kernel.features() for kernel in picked if kernel.type == "pwconv"]  # the fast path is the forest's mean
+    np.testing.assert_allclose(forest_predict(predictor.regressors["pwconv"], rows),
+                               predictor.regressors["pwconv"].predict(rows), rtol=1e-6)
     assert loaded.record["device_kind"] == "cpu" and loaded.record["quantize"] == "fp32"
     with pytest.raises(FarmError, match="already holds a latency predictor"):
         predictor.save(str(tmp_path / "predictor"))

@@ -111,6 +111,12 @@ class DeviceFarm:
         if not ray.is_initialized():
             local = {device.resource: 1 for device in self.config.devices if device.backend == "local"}
             ray.init(resources=local, include_dashboard=False, log_to_driver=False)
+        advertised = ray.cluster_resources()
+        missing = [device for device in self.config.devices if device.resource not in advertised]
+        if missing:
+            raise FarmError("the device farm cannot start: " + "; ".join(
+                f"device {device.id}: no node of the cluster advertises the resource {device.resource} "
+                "(see cluster/README.md, 'Devices for the farm')" for device in missing))
         actors = {device.id: start_device(device) for device in self.config.devices}
         infos = self._wait_started(actors)
         for device in self.config.devices:
@@ -122,7 +128,7 @@ class DeviceFarm:
 
     def _wait_started(self, actors: dict[str, Any]) -> dict[str, dict[str, Any]]:
         refs = {actor.info.remote(): device_id for device_id, actor in actors.items()}
-        timeout = self.config.start_timeout_s  # a device whose node does not advertise device:<id> never starts
+        timeout = self.config.start_timeout_s
         ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout)
         infos: dict[str, dict[str, Any]] = {}
         failed: list[str] = []
@@ -131,8 +137,8 @@ class DeviceFarm:
                 infos[refs[ref]] = ray.get(ref)
             except Exception as exc:  # the backend refused its spec, or the actor died starting
                 failed.append(f"device {refs[ref]}: {_reason(exc)}")
-        failed += [f"device {refs[ref]}: not started after {timeout:g} s: no node advertises the "
-                   f"resource device:{refs[ref]} (or another farm holds it)" for ref in pending]
+        failed += [f"device {refs[ref]}: not started after {timeout:g} s (its node advertises device:{refs[ref]}; "
+                   "another farm may hold the device, or its node is too loaded to start the actor)" for ref in pending]
         if failed:
             for actor in actors.values():
                 ray.kill(actor)

@@ -50,7 +50,7 @@ class FarmConfig(Config):
     repeats: int = Field(20, ge=1)  # timed runs: median, p90 and min come from these
     cache: str | None = None  # sqlite file of measured results; None: no cache
     retries: int = Field(2, ge=0)  # a request whose device dies is re-run on another device this many times
-    start_timeout_s: float = Field(120.0, gt=0)  # a device not started by then is an error naming it
+    start_timeout_s: float = Field(300.0, gt=0)  # a device not started by then is an error naming it
 
     @field_validator("cache")
     @classmethod
