@@ -133,8 +133,8 @@ class LatencyPredictor:
 
     def calibrated(self, kernel_lists: Sequence[Sequence[Kernel]], measured_ms: Sequence[float]) -> "LatencyPredictor":
         """A copy whose kernel sum is scaled to whole programs measured on the device: a kernel alone pays for
-        its input and output in memory, inside a program its neighbour's output is still in cache (measured
-        here: the kernels of an X3D alone sum to ~1.3x the program). The scale is the median ratio."""
+        its input and output in memory, inside a program its neighbour's output is still in cache (once
+        measured here: a small X3D's kernels alone summed to 1.33x its program). The scale is the median ratio."""
         ratios = [(measured - self.record["overhead_ms"]) / sum(self.predict_kernels(kernels))
                   for kernels, measured in zip(kernel_lists, measured_ms)]
         if not ratios:
