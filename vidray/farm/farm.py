@@ -146,17 +146,23 @@ class DeviceFarm:
         return infos
 
     def close(self) -> None:
-        """Stops the dispatcher and the device actors; queued requests fail with :class:`FarmError`."""
+        """Stops the dispatcher and the device actors; requests queued or being measured fail with
+        :class:`FarmError` (nobody waits forever on a closed farm)."""
         with self._lock:
             self._closed = True
             self._lock.notify_all()
         if self._dispatcher is not None:
             self._dispatcher.join()
+        closed = FarmError("the device farm was closed")
         for queue in self._queues.values():
             while queue:
-                queue.popleft().future.set_exception(FarmError("the device farm was closed"))
+                queue.popleft().future.set_exception(closed)
+        for device in self._running.values():
+            if device.busy_with is not None and not device.busy_with.future.done():
+                device.busy_with.future.set_exception(closed)
         alive = [device for device in self._devices.values() if device.alive]
-        ray.wait([device.actor.close.remote() for device in alive], num_returns=len(alive), timeout=30)  # backends clean up
+        if alive:  # backends clean up (programs and runners pushed to phones)
+            ray.wait([device.actor.close.remote() for device in alive], num_returns=len(alive), timeout=30)
         for device in alive:
             ray.kill(device.actor)
 
