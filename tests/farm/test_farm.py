@@ -64,6 +64,20 @@ def test_a_device_killed_mid_request_hands_the_request_to_the_other_device(ray_c
         assert again.device_id == result.device_id
 
 
+def test_closing_the_farm_fails_the_requests_it_still_holds(ray_cluster, program):
+    ray_cluster.connect()
+    farm = DeviceFarm(farm_config(ray_cluster, repeats=2000)).start()  # long measurements: still running at close
+    futures = [farm.submit(program, "cpu") for _ in range(3)]  # two measured, one queued
+    deadline = time.monotonic() + 120
+    while sum(device["busy"] for device in farm.devices()) < 2:
+        assert time.monotonic() < deadline, "the devices did not take the requests within 120 s"
+        time.sleep(0.05)
+    farm.close()
+    for future in futures:
+        with pytest.raises(FarmError, match="the device farm was closed"):
+            future.result(timeout=10)
+
+
 def test_a_program_measured_once_is_answered_from_the_cache_by_a_later_farm(ray_cluster, program, tmp_path):
     ray_cluster.connect()
     config = farm_config(ray_cluster, cache=str(tmp_path / "farm-results.db"))
