@@ -90,7 +90,7 @@ class DeviceFarm:
 
     Ray must be initialised by the caller (``ray.init(address=...)`` for a
     cluster), or the farm starts a local Ray whose node advertises every
-    ``local`` device of the config.
+    ``local`` device of the config, and shuts it down when it closes.
     """
 
     def __init__(self, config: FarmConfig) -> None:
@@ -103,14 +103,16 @@ class DeviceFarm:
         self._lock = threading.Condition()
         self._closed = False
         self._dispatcher: threading.Thread | None = None
+        self._owns_ray = False
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> "DeviceFarm":
         if self._dispatcher is not None:
             return self
-        if not ray.is_initialized():
+        if not ray.is_initialized():  # a local Ray of its own, advertising its local devices; shut down on close
             local = {device.resource: 1 for device in self.config.devices if device.backend == "local"}
             ray.init(resources=local, include_dashboard=False, log_to_driver=False)
+            self._owns_ray = True
         advertised = ray.cluster_resources()
         missing = [device for device in self.config.devices if device.resource not in advertised]
         if missing:
@@ -165,6 +167,8 @@ class DeviceFarm:
             ray.wait([device.actor.close.remote() for device in alive], num_returns=len(alive), timeout=30)
         for device in alive:
             ray.kill(device.actor)
+        if self._owns_ray:
+            ray.shutdown()
 
     def __enter__(self) -> "DeviceFarm":
         return self.start()
