@@ -36,15 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # vidray from t
 
 from vidray.deploy import deployable_program, export  # noqa: E402
 from vidray.farm import DeviceFarm  # noqa: E402
-from vidray.farm.predictor import (  # noqa: E402
-    LatencyPredictor,
-    accuracy,
-    architecture_kernels,
-    kernels_of,
-    profile,
-    random_x3d_variants,
-    sample_kernels,
-)
+from vidray.farm.predictor import LatencyPredictor, build_predictor, kernels_of, random_x3d_variants  # noqa: E402
 from vidray.farm.spec import local_farm  # noqa: E402
 
 KIND = "cpu-1t"
@@ -59,27 +51,19 @@ def measure_all(farm: DeviceFarm, bundles: list) -> list[float]:
 
 
 def predictor_accuracy(args: argparse.Namespace) -> dict:
-    variants = list(random_x3d_variants(args.architectures + args.held_out, seed=args.seed))
-    train, held_out = variants[: args.architectures], variants[args.architectures:]
-    kernels = sample_kernels(architecture_kernels((m, c) for _, m, c in train), args.per_type, args.seed)
-    calibrate = [program(m, c, args.quantize) for _, m, c in train[: args.calibrate]]
-    held = [program(m, c, args.quantize) for _, m, c in held_out]
     with DeviceFarm(local_farm()) as farm:
-        start = time.perf_counter()
-        data = profile(farm, KIND, kernels, quantize=args.quantize)
-        profiled_s = time.perf_counter() - start
-        whole, measured = measure_all(farm, calibrate), measure_all(farm, held)
-    predictor = LatencyPredictor.fit(data, seed=args.seed).calibrated(
-        [kernels_of(deployable_program(m, c)) for _, m, c in train[: args.calibrate]], whole)
-    predicted = [predictor.predict(m, c) for _, m, c in held_out]
-    for (description, _, _), p, m in zip(held_out, predicted, measured):
+        built = build_predictor(farm, KIND, quantize=args.quantize, architectures=args.architectures,
+                                per_type=args.per_type, calibrate=args.calibrate, held_out=args.held_out, seed=args.seed)
+    for description, p, m in built.held_out:
         print(f"  {description:45} predicted {p:8.2f} ms  measured {m:8.2f} ms  {(p - m) / m:+6.1%}")
-    scores = accuracy(predicted, measured)
-    print(f"predictor: {len(kernels)} kernels profiled in {profiled_s:.0f} s, scale {predictor.record['scale']:.3f}; "
-          f"{len(held_out)} held-out variants: within 10% {scores['within_10pct']:.1%}, within 5% "
-          f"{scores['within_5pct']:.1%}, RMSE {scores['rmse_ms']:.2f} ms (goal: >= 95% within 10%)")
+    scores = built.scores
+    print(f"predictor: {built.kernels_profiled} kernels profiled in {built.profile_seconds:.0f} s, scale "
+          f"{built.predictor.record.get('scale', 1.0):.3f}; {len(built.held_out)} held-out variants: within 10% "
+          f"{scores['within_10pct']:.1%}, within 5% {scores['within_5pct']:.1%}, RMSE {scores['rmse_ms']:.2f} ms "
+          "(goal: >= 95% within 10%)")
+    held_out = list(random_x3d_variants(args.architectures + args.held_out, seed=args.seed))[args.architectures:]
     held_kernels = [kernels_of(deployable_program(m, c)) for _, m, c in held_out]
-    return {"scores": scores, "predictor": predictor, "held_out": held_out, "held_kernels": held_kernels}
+    return {"scores": scores, "predictor": built.predictor, "held_out": held_out, "held_kernels": held_kernels}
 
 
 def stability(args: argparse.Namespace) -> dict:

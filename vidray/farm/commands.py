@@ -64,48 +64,19 @@ def _tracking(args: argparse.Namespace):
 
 
 def _profile(args: argparse.Namespace) -> int:
-    import torch
+    from vidray.farm.predictor import build_predictor, log_predictor
 
-    from vidray.deploy import deployable_program, export
-    from vidray.farm.predictor import (
-        LatencyPredictor,
-        accuracy,
-        architecture_kernels,
-        kernels_of,
-        log_predictor,
-        profile,
-        random_x3d_variants,
-        sample_kernels,
-    )
-
-    variants = list(random_x3d_variants(args.architectures + args.held_out, seed=args.seed))
-    train, held_out = variants[: args.architectures], variants[args.architectures:]
-    kernels = sample_kernels(architecture_kernels((model, clip) for _, model, clip in train), args.per_type, args.seed)
-    print(f"profiling {len(kernels)} kernels of {len(train)} X3D variants on {args.device_kind} ({args.quantize})",
-          flush=True)
-    def calibration(clip: "torch.Tensor") -> list | None:  # a program's int8 scales: the clips' own range
-        return [torch.rand_like(clip)] if args.quantize == "int8" else None
-
-    def measured(variants: list) -> list[float]:  # whole programs, exported first, measured together
-        bundles = [export(model, clip, quantize=args.quantize, calibration=calibration(clip)) for _, model, clip in variants]
-        return [future.result().median_ms for future in [farm.submit(bundle, args.device_kind) for bundle in bundles]]
-
+    print(f"profiling kernels of {args.architectures} X3D variants on {args.device_kind} ({args.quantize})", flush=True)
     with _farm(args) as farm:
-        data = profile(farm, args.device_kind, kernels, quantize=args.quantize)
-        whole = measured(train[: args.calibrate])
-        held_out_ms = measured(held_out)
-    deployable = [kernels_of(deployable_program(model, clip)) for _, model, clip in train[: args.calibrate]]
-    predictor = LatencyPredictor.fit(data, seed=args.seed)
-    if whole:
-        predictor = predictor.calibrated(deployable, whole)
-    measured_ms = held_out_ms
-    predicted = [predictor.predict(model, clip) for _, model, clip in held_out]
-    scores = accuracy(predicted, measured_ms) if held_out else {}
-    for (description, _, _), p, m in zip(held_out, predicted, measured_ms):
+        built = build_predictor(farm, args.device_kind, quantize=args.quantize, architectures=args.architectures,
+                                per_type=args.per_type, calibrate=args.calibrate, held_out=args.held_out, seed=args.seed)
+    for description, p, m in built.held_out:
         print(f"  {description:45} predicted {p:8.2f} ms, measured {m:8.2f} ms ({(p - m) / m:+.1%})")
-    registered = log_predictor(predictor, _tracking(args), {f"held_out_{k}": f"{v:.4f}" for k, v in scores.items()})
-    print(f"registered {registered}" + (f": within 10% on {scores['within_10pct']:.0%} of {len(held_out)} held-out "
-                                        f"variants, RMSE {scores['rmse_ms']:.2f} ms" if scores else ""))
+    scores = built.scores
+    registered = log_predictor(built.predictor, _tracking(args), {f"held_out_{k}": f"{v:.4f}" for k, v in scores.items()})
+    print(f"registered {registered} ({built.kernels_profiled} kernels profiled)"
+          + (f": within 10% on {scores['within_10pct']:.0%} of {len(built.held_out)} held-out variants, "
+             f"RMSE {scores['rmse_ms']:.2f} ms" if scores else ""))
     return 0
 
 

@@ -75,9 +75,8 @@ class AdbBackend:
         finally:
             self._shell(f"rm -f {shlex.quote(remote)}", "removing the program")
         samples = iteration_times(output, warmup + repeats, f"device {self.device.id}")[warmup:]
-        statuses = [status for status in (before, after) if status is not None]
         return Measurement(tuple(samples), temperature_c=self._temperature(),
-                           throttled=max(statuses) >= THROTTLING_STATUS if statuses else None)
+                           throttled=throttled([status for status in (before, after) if status is not None]))
 
     def close(self) -> None:
         """Removes the runner this backend pushed (programs are removed after each measurement)."""
@@ -98,14 +97,24 @@ class AdbBackend:
     def _thermal_status(self) -> int | None:
         """Android's thermal status (0 none ... 6 shutdown), or None where the phone does not say."""
         result = self.adb.shell2("dumpsys thermalservice", timeout=30)
-        found = _THERMAL_STATUS.search(result.output) if result.returncode == 0 else None
-        return int(found.group(1)) if found else None
+        statuses = thermal_statuses(result.output) if result.returncode == 0 else []
+        return statuses[0] if statuses else None
 
     def _temperature(self) -> float | None:
         """The hottest thermal zone in °C (readable without root on most phones), or None."""
         result = self.adb.shell2("cat /sys/class/thermal/thermal_zone*/temp 2>/dev/null", timeout=30)
         readings = [int(token) for token in result.output.split() if token.lstrip("-").isdigit()]
         return max(readings) / 1000 if readings else None
+
+
+def thermal_statuses(dumpsys: str) -> list[int]:
+    """Every Android thermal status (0 none ... 6 shutdown) in ``dumpsys thermalservice`` output."""
+    return [int(status) for status in _THERMAL_STATUS.findall(dumpsys)]
+
+
+def throttled(statuses: list[int]) -> bool | None:
+    """Whether the phone throttled at any of the statuses read; None when none could be read."""
+    return max(statuses) >= THROTTLING_STATUS if statuses else None
 
 
 def iteration_times(output: str, expected: int, where: str) -> list[float]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import time
 import urllib.request
 import zipfile
@@ -32,7 +31,7 @@ from typing import Any, Sequence
 from vidray.deploy.bundle import TensorSpec
 from vidray.errors import ConfigError, FarmError
 from vidray.farm.backends import DEVICE_BACKENDS, Measurement, check_options
-from vidray.farm.backends.adb import THROTTLING_STATUS, iteration_times
+from vidray.farm.backends.adb import iteration_times, thermal_statuses, throttled
 from vidray.farm.spec import DeviceSpec
 
 RUNNER_LOG = "vidray_runner.log"
@@ -97,8 +96,7 @@ class AwsDeviceFarmBackend:
             for arn in uploads:
                 self._call("deleting an upload", self.client.delete_upload, arn=arn)
         samples = iteration_times(logs.get(RUNNER_LOG, ""), warmup + repeats, f"device {self.device.id}")[warmup:]
-        statuses = [int(found) for found in re.findall(r"Thermal Status: (\d+)", logs.get(THERMAL_LOG, ""))]
-        return Measurement(tuple(samples), throttled=max(statuses) >= THROTTLING_STATUS if statuses else None)
+        return Measurement(tuple(samples), throttled=throttled(thermal_statuses(logs.get(THERMAL_LOG, ""))))
 
     def close(self) -> None:
         """Nothing stays in Device Farm between measurements: each deletes its uploads."""

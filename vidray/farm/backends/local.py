@@ -53,7 +53,7 @@ class LocalBackend:
         return Measurement(tuple(samples), temperature_c=_cpu_temperature())
 
     def close(self) -> None:
-        pass  # nothing is held beyond the process
+        """Nothing to release: the programs and the pinning live and end with the actor's process."""
 
 
 def _cpu_temperature() -> float | None:
